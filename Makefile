@@ -1,0 +1,50 @@
+# One entry point for users and CI. Every target creates the environment it needs.
+#   make paper    render the whole book (HTML + PDF) into _book/   [SOURCE, STIMULI, DEPTHS]
+#   make test     run the test suite
+#   make results  compute the result tables of the configured grid
+#   make synth    build the embedded synthetic Brain Observatory
+#   make bench    run the benchmarks (ratios against the reference implementations)
+
+PYTHON  ?= python3.11
+VENV    ?= .venv
+PY      := $(VENV)/bin/python
+SOURCE  ?= synthetic
+STIMULI ?= natural_scenes natural_movie_one
+DEPTHS  ?= 175 275
+PYTEST_ARGS ?=
+
+STAMP := $(VENV)/.installed
+
+.PHONY: env test synth results paper bench clean clean-all
+
+env: $(STAMP)
+
+# Exact, complete pins (requirements.lock) for a reproducible environment; the package
+# itself is installed editable without touching them.
+$(STAMP): requirements.lock pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; set PYTHON=/path/to/python3.11" >&2; exit 1; }
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.lock
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+	touch $@
+
+test: $(STAMP)
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+synth: $(STAMP)
+	$(PY) -m analysis synth
+
+results: $(STAMP)
+	$(PY) -m analysis results --source $(SOURCE) --stimuli $(STIMULI) --depths $(DEPTHS)
+
+paper: $(STAMP)
+	$(PY) -m analysis paper --source $(SOURCE) --stimuli $(STIMULI) --depths $(DEPTHS)
+
+bench: $(STAMP)
+	for b in benchmarks/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+
+clean:
+	rm -rf _book chapters/results .cache results
+
+clean-all: clean
+	rm -rf $(VENV) data
