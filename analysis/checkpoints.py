@@ -1,0 +1,719 @@
+"""The ten network checkpoints: manifest, locating, verifying and *safely* loading them.
+
+The checkpoints are PyTorch-Lightning 2.1.1 ``torch.save`` zip archives
+(``<root>/data.pkl`` plus one raw storage file per tensor under ``<root>/data/<key>``).
+Their pickle holds omegaconf containers besides tensors, so
+``torch.load(weights_only=True)`` refuses them and ``weights_only=False`` would run any
+code a tampered file carries. This module therefore reads them with its own
+restricted unpickler (:func:`safe_load_checkpoint`):
+
+* tensors are rebuilt from the raw storage bytes with public torch APIs
+  (``torch.frombuffer`` + a bounds-checked ``as_strided``), always on the CPU;
+* ``collections.OrderedDict`` / ``defaultdict`` and a few builtin names are allowed as data;
+* the omegaconf containers (``DictConfig``, ``ListConfig``, ``*Node``, ``Metadata``) and
+  ``typing.Any`` are mapped to *inert* stand-ins that only record the state they are given
+  (no omegaconf code runs; omegaconf need not be installed) and are then converted to plain
+  ``dict`` / ``list`` / scalar data;
+* any other global (``os.system``, ``builtins.eval``, ``subprocess.Popen``,
+  ``functools.partial``, ...) and the opcodes that could call one (``REDUCE``, ``NEWOBJ``,
+  ``INST``, ``OBJ``, ``EXT*``, ``BUILD`` on foreign objects) are refused with
+  :class:`UnsafeCheckpointError` *before* anything is called.
+
+Locating: :func:`locate` searches :func:`analysis.config.checkpoint_search_dirs` in order
+and verifies the SHA-256 from the committed manifest (``checkpoints/manifest.json``); hashes
+are memoised per ``(path, size, mtime_ns)``. With ``download=True`` a missing file is fetched
+with pooch into the project's ``checkpoints/`` folder (pooch verifies the hash and never
+leaves a partial file).
+"""
+
+from __future__ import annotations
+
+import collections
+import hashlib
+import io
+import json
+import os
+import pickle
+import threading
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Sequence
+
+import torch
+
+from . import config
+
+__all__ = [
+    "CheckpointEntry",
+    "CheckpointError",
+    "UnsafeCheckpointError",
+    "BACKBONE_PREFIX",
+    "DOCUMENTED_NORMALISATION",
+    "load_manifest",
+    "select_checkpoints",
+    "get_entry",
+    "file_sha256",
+    "locate",
+    "safe_load_checkpoint",
+    "load_backbone_state",
+    "normalisation",
+]
+
+#: Prefix of the backbone's keys in a checkpoint's ``state_dict``.
+BACKBONE_PREFIX = "network.backbone."
+
+#: Per-channel RGB normalisation documented in shared/reference/checkpoint-format.md
+#: (the files are the authority; a test cross-checks them against these values).
+DOCUMENTED_NORMALISATION: dict[str, tuple[tuple[float, ...], tuple[float, ...]]] = {
+    "rat": ((0.49920708, 0.49748874, 0.4927631), (0.23793374, 0.22914743, 0.24540132)),
+    "treeshrew": ((0.4809272, 0.48594147, 0.49012005), (0.23805764, 0.23504333, 0.2473949)),
+}
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint cannot be found, fails verification, or is malformed."""
+
+
+class UnsafeCheckpointError(CheckpointError):
+    """A checkpoint's pickle asks for a global or an operation outside the allow-list."""
+
+
+# --------------------------------------------------------------------------------------
+# Manifest
+# --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CheckpointEntry:
+    """One row of the manifest.
+
+    ``name`` is the file name (``rat1.ckpt``), ``species`` one of
+    :data:`analysis.config.SPECIES`, ``seed`` the training seed (1-5), ``sha256`` the hex
+    digest of the file, ``url`` a public download address.
+    """
+
+    name: str
+    species: str
+    seed: int
+    sha256: str
+    url: str
+
+    @property
+    def stem(self) -> str:
+        """The name without ``.ckpt`` (``rat1``)."""
+        return self.name[:-5] if self.name.endswith(".ckpt") else self.name
+
+
+def load_manifest(path: Path | None = None) -> list[CheckpointEntry]:
+    """The entries of ``checkpoints/manifest.json`` (or ``path``), in file order."""
+    path = Path(path) if path is not None else config.checkpoint_manifest_path()
+    try:
+        raw = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise CheckpointError(f"checkpoint manifest {path} is missing") from None
+    except json.JSONDecodeError as exc:
+        raise CheckpointError(f"checkpoint manifest {path} is not valid JSON: {exc}") from None
+    rows = raw["checkpoints"] if isinstance(raw, dict) else raw
+    entries = []
+    for row in rows:
+        entry = CheckpointEntry(
+            name=str(row["name"]),
+            species=str(row["species"]),
+            seed=int(row["seed"]),
+            sha256=str(row["sha256"]).lower(),
+            url=str(row["url"]),
+        )
+        config.validate_choice("species", entry.species, config.SPECIES)
+        if len(entry.sha256) != 64 or any(c not in "0123456789abcdef" for c in entry.sha256):
+            raise CheckpointError(f"manifest {path}: bad sha256 {entry.sha256!r} for {entry.name}")
+        entries.append(entry)
+    names = [e.name for e in entries]
+    if len(set(names)) != len(names):
+        raise CheckpointError(f"manifest {path} lists a checkpoint name twice: {names}")
+    return entries
+
+
+def select_checkpoints(
+    species: str | Sequence[str] | None = None,
+    names: Iterable[str] | None = None,
+) -> list[CheckpointEntry]:
+    """Manifest entries filtered by species and/or file names (manifest order kept).
+
+    ``species`` is one name or a sequence of names from :data:`analysis.config.SPECIES`;
+    ``names`` are file names (``rat1.ckpt``) or stems (``rat1``). Unknown values raise a
+    ValueError listing the valid ones.
+    """
+    all_entries = load_manifest()
+    entries = list(all_entries)
+    if species is not None:
+        wanted = [species] if isinstance(species, str) else list(species)
+        config.validate_choices("species", wanted, config.SPECIES)
+        entries = [e for e in entries if e.species in wanted]
+    if names is not None:
+        names = [names] if isinstance(names, str) else list(names)
+        valid = {e.name: e for e in all_entries} | {e.stem: e for e in all_entries}
+        listed = [e.name for e in all_entries]
+        for n in names:
+            if n not in valid:
+                raise ValueError(f"unknown checkpoint {n!r}; valid checkpoint names: {', '.join(listed)}")
+        wanted_names = {valid[n].name for n in names}
+        entries = [e for e in entries if e.name in wanted_names]
+    return entries
+
+
+def get_entry(name: str) -> CheckpointEntry:
+    """The manifest entry of one file name or stem (``rat1.ckpt`` or ``rat1``)."""
+    return select_checkpoints(names=[name])[0]
+
+
+# --------------------------------------------------------------------------------------
+# Locating and verifying
+# --------------------------------------------------------------------------------------
+
+_HASH_MEMO: dict[tuple[str, int, int], str] = {}
+_HASH_LOCK = threading.Lock()
+
+
+def file_sha256(path: Path) -> str:
+    """SHA-256 of a file, memoised per ``(resolved path, size, mtime_ns)``."""
+    path = Path(path).resolve()
+    st = path.stat()
+    key = (str(path), st.st_size, st.st_mtime_ns)
+    with _HASH_LOCK:
+        hit = _HASH_MEMO.get(key)
+    if hit is not None:
+        return hit
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    digest = h.hexdigest()
+    with _HASH_LOCK:
+        _HASH_MEMO[key] = digest
+    return digest
+
+
+def _what_to_do(entry: CheckpointEntry) -> str:
+    return (
+        "To fix: set RSA_CHECKPOINTS to a folder holding the verified file, or copy "
+        f"{entry.name} into {config.PROJECT_ROOT / 'checkpoints'}, or, where the network is "
+        f"reachable, enable downloads (`--download`, or locate(..., download=True)) to fetch "
+        f"it from {entry.url}"
+    )
+
+
+def locate(
+    entry: CheckpointEntry,
+    download: bool = False,
+    *,
+    search_dirs: Sequence[Path] | None = None,
+    download_dir: Path | None = None,
+) -> Path:
+    """Path of a verified copy of ``entry``'s file.
+
+    Searches ``search_dirs`` (default :func:`analysis.config.checkpoint_search_dirs`:
+    ``$RSA_CHECKPOINTS``, project ``checkpoints/``, ``../shared/checkpoints``) in order; the
+    first file with the right name must have the manifest's SHA-256. When none is found and
+    ``download`` is true, the file is fetched with pooch into ``download_dir`` (default the
+    project's ``checkpoints/``), which verifies the hash.
+
+    Raises
+    ------
+    CheckpointError
+        ``$RSA_CHECKPOINTS`` names a missing folder; the file is nowhere (and downloads are
+        off or failed); or the file found has the wrong hash. The message names the file,
+        the expected SHA-256, the folders searched and what to do.
+    """
+    dirs = [Path(d) for d in (search_dirs if search_dirs is not None else config.checkpoint_search_dirs())]
+    searched = ", ".join(str(d) for d in dirs) or "(no folders)"
+    env = os.environ.get("RSA_CHECKPOINTS")
+    if search_dirs is None and env:
+        env_dir = Path(env).expanduser().resolve()
+        if not env_dir.is_dir():
+            raise CheckpointError(
+                f"RSA_CHECKPOINTS={env} is not an existing folder, so {entry.name} "
+                f"(sha256 {entry.sha256}) cannot be looked up there. Folders searched: {searched}. "
+                "Point RSA_CHECKPOINTS at the folder holding the checkpoints or unset it. "
+                + _what_to_do(entry)
+            )
+    for d in dirs:
+        candidate = d / entry.name
+        if candidate.is_file():
+            actual = file_sha256(candidate)
+            if actual != entry.sha256:
+                raise CheckpointError(
+                    f"checkpoint {candidate} has sha256 {actual}, but the manifest expects "
+                    f"{entry.sha256} for {entry.name}: the file is damaged, truncated or a "
+                    f"different file. Folders searched: {searched}. Replace or delete it. "
+                    + _what_to_do(entry)
+                )
+            return candidate
+    if download:
+        return _download(entry, Path(download_dir) if download_dir else config.PROJECT_ROOT / "checkpoints", searched)
+    raise CheckpointError(
+        f"checkpoint {entry.name} (sha256 {entry.sha256}) was not found. Folders searched: "
+        f"{searched}. " + _what_to_do(entry)
+    )
+
+
+def _download(entry: CheckpointEntry, folder: Path, searched: str) -> Path:
+    import pooch  # imported lazily: only needed where downloads are enabled
+
+    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        fetched = pooch.retrieve(
+            url=entry.url,
+            known_hash=f"sha256:{entry.sha256}",
+            fname=entry.name,
+            path=folder,
+            progressbar=False,
+        )
+    except Exception as exc:  # noqa: BLE001 - network, HTTP or hash failures alike
+        raise CheckpointError(
+            f"checkpoint {entry.name} (sha256 {entry.sha256}) was not found in {searched} and "
+            f"downloading it from {entry.url} into {folder} failed: {exc}. " + _what_to_do(entry)
+        ) from exc
+    path = Path(fetched)
+    if file_sha256(path) != entry.sha256:  # belt and braces; pooch already checked
+        raise CheckpointError(f"downloaded {path} does not have sha256 {entry.sha256}")
+    return path
+
+
+# --------------------------------------------------------------------------------------
+# Restricted unpickler
+# --------------------------------------------------------------------------------------
+
+_STORAGE_DTYPES: dict[str, torch.dtype] = {
+    "FloatStorage": torch.float32,
+    "DoubleStorage": torch.float64,
+    "HalfStorage": torch.float16,
+    "BFloat16Storage": torch.bfloat16,
+    "LongStorage": torch.int64,
+    "IntStorage": torch.int32,
+    "ShortStorage": torch.int16,
+    "CharStorage": torch.int8,
+    "ByteStorage": torch.uint8,
+    "BoolStorage": torch.bool,
+}
+
+
+class _StorageType:
+    """Inert marker for ``torch.<X>Storage`` (only ever used by persistent_load)."""
+
+    __slots__ = ("name", "dtype")
+
+    def __init__(self, name: str, dtype: torch.dtype):
+        self.name, self.dtype = name, dtype
+
+    def __repr__(self) -> str:
+        return f"<storage type torch.{self.name}>"
+
+
+class GlobalRef:
+    """Inert record of an allowed global used only as data (``typing.Any``, ``builtins.dict``)."""
+
+    __slots__ = ("module", "name")
+
+    def __init__(self, module: str, name: str):
+        self.module, self.name = module, name
+
+    def __repr__(self) -> str:
+        return f"{self.module}.{self.name}"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, GlobalRef) and (self.module, self.name) == (other.module, other.name)
+
+    def __hash__(self) -> int:
+        return hash((self.module, self.name))
+
+
+class InertObject:
+    """Inert stand-in for an allowed foreign class (omegaconf containers and nodes).
+
+    Creating one (NEWOBJ / REDUCE) records its arguments, BUILD records its state; no code
+    of the original class runs. Subclasses are made per ``(module, name)``.
+    """
+
+    module: str = ""
+    qualname: str = ""
+
+    def __init__(self, *args: Any) -> None:
+        self.args = args
+        self.state: Any = None
+
+    def set_state(self, state: Any) -> None:
+        self.state = state
+
+    def __repr__(self) -> str:
+        return f"<inert {self.module}.{self.qualname}>"
+
+
+_INERT_CLASSES: dict[tuple[str, str], type[InertObject]] = {}
+#: omegaconf classes that become inert stand-ins.
+_OMEGACONF_ALLOWED = {
+    ("omegaconf.dictconfig", "DictConfig"),
+    ("omegaconf.listconfig", "ListConfig"),
+    ("omegaconf.base", "Metadata"),
+    ("omegaconf.base", "ContainerMetadata"),
+    ("omegaconf.nodes", "AnyNode"),
+    ("omegaconf.nodes", "StringNode"),
+    ("omegaconf.nodes", "IntegerNode"),
+    ("omegaconf.nodes", "FloatNode"),
+    ("omegaconf.nodes", "BooleanNode"),
+    ("omegaconf.nodes", "BytesNode"),
+    ("omegaconf.nodes", "PathNode"),
+    ("omegaconf.nodes", "EnumNode"),
+}
+#: Globals that are only data (never called).
+_DATA_GLOBALS = {
+    ("typing", "Any"),
+    ("builtins", "dict"), ("builtins", "list"), ("builtins", "int"), ("builtins", "float"),
+    ("builtins", "str"), ("builtins", "bool"), ("builtins", "tuple"), ("builtins", "bytes"),
+    ("builtins", "object"), ("builtins", "set"),
+}
+_PY2_MODULES = {"__builtin__": "builtins"}
+_PY2_NAMES = {("builtins", "long"): ("builtins", "int"), ("builtins", "unicode"): ("builtins", "str")}
+
+
+def _py3_alias(module: str, name: str) -> str:
+    """`` (Python 3: subprocess.Popen)`` when a protocol-2 pickle spells a global the py2 way."""
+    import _compat_pickle
+
+    mod, nm = _compat_pickle.NAME_MAPPING.get((module, name), (module, name))
+    mod = _compat_pickle.IMPORT_MAPPING.get(mod, mod)
+    return f" (Python 3: {mod}.{nm})" if (mod, nm) != (module, name) else ""
+
+
+def _inert_class(module: str, name: str) -> type[InertObject]:
+    key = (module, name)
+    cls = _INERT_CLASSES.get(key)
+    if cls is None:
+        cls = type(f"Inert_{name}", (InertObject,), {"module": module, "qualname": name})
+        _INERT_CLASSES[key] = cls
+    return cls
+
+
+def _safe_defaultdict(*args: Any) -> dict:
+    """Stand-in for ``collections.defaultdict(factory[, items])``: a plain dict of the items."""
+    if len(args) > 2:
+        raise pickle.UnpicklingError("defaultdict takes at most two arguments")
+    return dict(args[1]) if len(args) == 2 and isinstance(args[1], (dict, list)) else {}
+
+
+def _safe_ordereddict(*args: Any) -> collections.OrderedDict:
+    if args and not (len(args) == 1 and isinstance(args[0], (list, tuple, dict))):
+        raise pickle.UnpicklingError("OrderedDict called with unexpected arguments")
+    return collections.OrderedDict(*args)
+
+
+def _rebuild_tensor(storage: Any, offset: Any, size: Any, stride: Any, requires_grad: Any = False,
+                    backward_hooks: Any = None, metadata: Any = None) -> torch.Tensor:
+    """Bounds-checked replacement of ``torch._utils._rebuild_tensor_v2``."""
+    if not isinstance(storage, torch.Tensor) or storage.dim() != 1:
+        raise pickle.UnpicklingError("tensor rebuilt from something that is not a storage")
+    if not (isinstance(offset, int) and isinstance(size, tuple) and isinstance(stride, tuple)):
+        raise pickle.UnpicklingError("malformed tensor offset/size/stride")
+    if len(size) != len(stride) or not all(isinstance(v, int) and v >= 0 for v in size + stride) or offset < 0:
+        raise pickle.UnpicklingError(f"malformed tensor size {size} / stride {stride}")
+    n = storage.numel()
+    numel = 1
+    for s in size:
+        numel *= s
+    if numel:
+        last = offset + sum((s - 1) * st for s, st in zip(size, stride))
+        if last >= n:
+            raise pickle.UnpicklingError(f"tensor view (offset {offset}, size {size}, stride {stride}) "
+                                         f"exceeds its storage of {n} elements")
+    t = torch.as_strided(storage, size, stride, offset).clone() if numel else storage.new_empty(size)
+    return t
+
+
+class _RestrictedUnpickler(pickle._Unpickler):  # the pure-Python unpickler: every opcode is ours
+    dispatch = dict(pickle._Unpickler.dispatch)
+
+    def __init__(self, file: io.BytesIO, zf: zipfile.ZipFile, root: str, source: str):
+        super().__init__(file)
+        self._zf = zf
+        self._root = root
+        self._source = source
+        self._storages: dict[str, torch.Tensor] = {}
+        self._safe_callables = {id(_rebuild_tensor), id(_safe_defaultdict), id(_safe_ordereddict)}
+
+    # -- globals ------------------------------------------------------------------------
+    def _refuse(self, what: str) -> None:
+        raise UnsafeCheckpointError(
+            f"refusing to load {self._source}: its pickle asks for {what}, which is not on the "
+            "allow-list of a weights checkpoint (tensors, plain containers, inert omegaconf "
+            "data). Nothing from the file was executed. Do not load this file with "
+            "torch.load(weights_only=False); obtain a verified copy (see checkpoints/manifest.json)."
+        )
+
+    def find_class(self, module: str, name: str) -> Any:
+        mod = _PY2_MODULES.get(module, module)
+        mod, nm = _PY2_NAMES.get((mod, name), (mod, name))
+        if (mod, nm) == ("torch._utils", "_rebuild_tensor_v2"):
+            return _rebuild_tensor
+        if mod == "torch" and nm in _STORAGE_DTYPES:
+            return _StorageType(nm, _STORAGE_DTYPES[nm])
+        if (mod, nm) == ("collections", "OrderedDict"):
+            return _safe_ordereddict
+        if (mod, nm) == ("collections", "defaultdict"):
+            return _safe_defaultdict
+        if (mod, nm) in _OMEGACONF_ALLOWED:
+            return _inert_class(mod, nm)
+        if (mod, nm) in _DATA_GLOBALS:
+            return GlobalRef(mod, nm)
+        self._refuse(f"the global {module}.{name}{_py3_alias(module, name)}")
+
+    # -- persistent ids: tensor storages in the zip ---------------------------------------
+    def persistent_load(self, pid: Any) -> Any:
+        if not (isinstance(pid, tuple) and len(pid) == 5 and pid[0] == "storage"):
+            raise UnsafeCheckpointError(f"refusing to load {self._source}: unexpected persistent id {pid!r}")
+        _, stype, key, _location, numel = pid
+        if not isinstance(stype, _StorageType) or not isinstance(key, str) or not isinstance(numel, int):
+            raise UnsafeCheckpointError(f"refusing to load {self._source}: malformed storage reference {pid!r}")
+        if not key.isalnum():
+            raise CheckpointError(f"{self._source}: bad storage key {key!r}")
+        cached = self._storages.get(key)
+        if cached is None:
+            try:
+                raw = self._zf.read(f"{self._root}/data/{key}")
+            except KeyError:
+                raise CheckpointError(f"{self._source}: storage {key} is missing from the archive") from None
+            itemsize = torch.empty((), dtype=stype.dtype).element_size()
+            if len(raw) != numel * itemsize:
+                raise CheckpointError(
+                    f"{self._source}: storage {key} holds {len(raw)} bytes, expected {numel} x {itemsize}"
+                )
+            cached = torch.frombuffer(bytearray(raw), dtype=stype.dtype) if raw else torch.empty(0, dtype=stype.dtype)
+            self._storages[key] = cached
+        if cached.dtype != stype.dtype:
+            raise CheckpointError(f"{self._source}: storage {key} used with two dtypes")
+        return cached
+
+    # -- opcodes that call or mutate objects ----------------------------------------------
+    def _check_callable(self, func: Any) -> None:
+        if id(func) in self._safe_callables or (isinstance(func, type) and issubclass(func, InertObject)):
+            return
+        self._refuse(f"a call of {func!r}")
+
+    def load_reduce(self) -> None:
+        stack = self.stack
+        args = stack.pop()
+        func = stack[-1]
+        self._check_callable(func)
+        if not isinstance(args, tuple):
+            raise pickle.UnpicklingError("REDUCE arguments are not a tuple")
+        stack[-1] = func(*args)
+
+    dispatch[pickle.REDUCE[0]] = load_reduce
+
+    def load_newobj(self) -> None:
+        args = self.stack.pop()
+        cls = self.stack.pop()
+        if not (isinstance(cls, type) and issubclass(cls, InertObject)):
+            self._refuse(f"instantiating {cls!r}")
+        self.append(cls(*args))
+
+    dispatch[pickle.NEWOBJ[0]] = load_newobj
+
+    def load_newobj_ex(self) -> None:
+        kwargs = self.stack.pop()
+        args = self.stack.pop()
+        cls = self.stack.pop()
+        if not (isinstance(cls, type) and issubclass(cls, InertObject)) or kwargs:
+            self._refuse(f"instantiating {cls!r} with keyword arguments")
+        self.append(cls(*args))
+
+    dispatch[pickle.NEWOBJ_EX[0]] = load_newobj_ex
+
+    def load_build(self) -> None:
+        state = self.stack.pop()
+        inst = self.stack[-1]
+        if isinstance(inst, InertObject):
+            inst.set_state(state)
+            return
+        if isinstance(inst, collections.OrderedDict) and isinstance(state, dict):
+            # torch state dicts carry a `_metadata` attribute (per-module versions).
+            for k, v in state.items():
+                if not isinstance(k, str) or k.startswith("__"):
+                    self._refuse(f"setting attribute {k!r} on a dictionary")
+                inst.__dict__[k] = v
+            return
+        self._refuse(f"BUILD (setting state) on {type(inst).__name__}")
+
+    dispatch[pickle.BUILD[0]] = load_build
+
+    def _refuse_opcode(self) -> None:
+        self._refuse("a protocol-0/1 instantiation or copyreg extension opcode (INST/OBJ/EXT)")
+
+    for _op in (pickle.INST, pickle.OBJ, pickle.EXT1, pickle.EXT2, pickle.EXT4):
+        dispatch[_op[0]] = _refuse_opcode
+    del _op
+
+
+def _plain(obj: Any, _seen: dict[int, Any] | None = None) -> Any:
+    """Convert inert omegaconf stand-ins (and containers of them) to plain data.
+
+    ``DictConfig`` -> dict, ``ListConfig`` -> list, ``*Node`` -> its value, ``Metadata`` ->
+    dict of its fields (``_parent`` back-references are dropped). Tensors are kept.
+    """
+    if _seen is None:
+        _seen = {}
+    if isinstance(obj, (str, int, float, bool, bytes, type(None), torch.Tensor)):
+        return obj
+    if id(obj) in _seen:
+        return _seen[id(obj)]
+    if isinstance(obj, InertObject):
+        state = obj.state if isinstance(obj.state, dict) else {}
+        if obj.qualname in ("DictConfig", "ListConfig"):
+            content = state.get("_content")
+            if content is None or isinstance(content, str):  # None / "???" / interpolation
+                return content
+            return _plain(content, _seen)
+        if obj.qualname.endswith("Node"):
+            return _plain(state.get("_val"), _seen)
+        if obj.qualname in ("Metadata", "ContainerMetadata"):
+            return {k: _plain(v, _seen) for k, v in state.items() if k != "_parent"}
+        return {"__inert__": f"{obj.module}.{obj.qualname}", "state": _plain(obj.state, _seen)}
+    if isinstance(obj, GlobalRef):
+        return repr(obj)
+    if isinstance(obj, collections.OrderedDict):
+        out: Any = collections.OrderedDict()
+        _seen[id(obj)] = out
+        for k, v in obj.items():
+            out[_plain(k, _seen)] = _plain(v, _seen)
+        return out
+    if isinstance(obj, dict):
+        out = {}
+        _seen[id(obj)] = out
+        for k, v in obj.items():
+            out[_plain(k, _seen)] = _plain(v, _seen)
+        return out
+    if isinstance(obj, list):
+        out = []
+        _seen[id(obj)] = out
+        out.extend(_plain(v, _seen) for v in obj)
+        return out
+    if isinstance(obj, tuple):
+        return tuple(_plain(v, _seen) for v in obj)
+    if isinstance(obj, (set, frozenset)):
+        return type(obj)(_plain(v, _seen) for v in obj)
+    return obj
+
+
+def safe_load_checkpoint(path: Path | str) -> dict[str, Any]:
+    """Load a ``torch.save`` zip checkpoint without executing any pickled code.
+
+    Returns the checkpoint's top-level dict with tensors (float32/int64 on the CPU,
+    contiguous copies) and every omegaconf container converted to plain dicts/lists/scalars.
+
+    Raises
+    ------
+    UnsafeCheckpointError
+        The pickle names a global outside the allow-list (the message names the global and
+        the file) or uses an opcode that could run code.
+    CheckpointError
+        The file is not a torch zip archive or is internally inconsistent.
+    """
+    path = Path(path)
+    source = str(path)
+    try:
+        zf = zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise CheckpointError(f"{source} is not a readable torch zip checkpoint: {exc}") from None
+    with zf:
+        pkl_names = [n for n in zf.namelist() if n.endswith("/data.pkl") and n.count("/") == 1]
+        if len(pkl_names) != 1:
+            raise CheckpointError(f"{source}: expected exactly one <root>/data.pkl in the archive, found {pkl_names}")
+        root = pkl_names[0].rsplit("/", 1)[0]
+        byteorder_name = f"{root}/byteorder"
+        if byteorder_name in zf.namelist():
+            order = zf.read(byteorder_name).decode(errors="replace").strip()
+            if order != "little":
+                raise CheckpointError(f"{source}: storages are {order}-endian; only little-endian is supported")
+        data = zf.read(pkl_names[0])
+        unpickler = _RestrictedUnpickler(io.BytesIO(data), zf, root, source)
+        try:
+            obj = unpickler.load()
+        except CheckpointError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - malformed pickles: report, never half-load
+            raise CheckpointError(f"{source}: malformed checkpoint pickle ({type(exc).__name__}: {exc})") from exc
+    if not isinstance(obj, dict):
+        raise CheckpointError(f"{source}: top-level object is {type(obj).__name__}, expected a dict")
+    return _plain(obj)
+
+
+# --------------------------------------------------------------------------------------
+# What the analysis needs from a checkpoint
+# --------------------------------------------------------------------------------------
+
+_STATE_MEMO: dict[str, tuple[dict[str, torch.Tensor], dict[str, Any]]] = {}
+
+
+def _resolve(entry_or_path: CheckpointEntry | Path | str) -> Path:
+    if isinstance(entry_or_path, CheckpointEntry):
+        return locate(entry_or_path)
+    return Path(entry_or_path)
+
+
+def load_backbone_state(
+    entry_or_path: CheckpointEntry | Path | str,
+) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """The backbone's tensors and the hyper-parameters of one checkpoint.
+
+    Returns ``(state, hparams)``: ``state`` maps backbone keys with ``network.backbone.``
+    stripped (``s1.conv1.weight``, ``path0.res_blocks.res0.branch1.weight``, ...) to CPU
+    tensors (fresh clones on each call); ``hparams`` is the file's ``hyper_parameters`` as
+    plain data (``hparams["mean"]`` / ``hparams["std"]``: 3 floats each;
+    ``hparams["network"]["backbone"]``: ``num_res_blocks``, ``num_paths``). A
+    :class:`CheckpointEntry` is located and hash-verified first; results are memoised by
+    file hash.
+    """
+    path = _resolve(entry_or_path)
+    digest = file_sha256(path)
+    cached = _STATE_MEMO.get(digest)
+    if cached is None:
+        ckpt = safe_load_checkpoint(path)
+        sd = ckpt.get("state_dict")
+        if not isinstance(sd, Mapping):
+            raise CheckpointError(f"{path}: no state_dict in the checkpoint")
+        state = {k[len(BACKBONE_PREFIX):]: v for k, v in sd.items() if k.startswith(BACKBONE_PREFIX)}
+        if not state:
+            raise CheckpointError(f"{path}: the state_dict has no {BACKBONE_PREFIX}* tensors")
+        hparams = ckpt.get("hyper_parameters") or {}
+        cached = (state, hparams)
+        _STATE_MEMO[digest] = cached
+    state, hparams = cached
+    return {k: v.clone() for k, v in state.items()}, json.loads(json.dumps(hparams, default=str))
+
+
+def _find_key(tree: Any, key: str) -> Any:
+    if isinstance(tree, Mapping):
+        if key in tree:
+            return tree[key]
+        for v in tree.values():
+            found = _find_key(v, key)
+            if found is not None:
+                return found
+    return None
+
+
+def normalisation(entry_or_path: CheckpointEntry | Path | str) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """Per-channel RGB ``(mean[3], std[3])`` the network was trained with, read from the file."""
+    _, hparams = load_backbone_state(entry_or_path)
+    # Stored at the top level of hyper_parameters (and again in the datamodule's).
+    mean = hparams.get("mean") if isinstance(hparams, Mapping) else None
+    std = hparams.get("std") if isinstance(hparams, Mapping) else None
+    if mean is None or std is None:
+        mean, std = _find_key(hparams, "mean"), _find_key(hparams, "std")
+    try:
+        mean_t = tuple(float(v) for v in mean)
+        std_t = tuple(float(v) for v in std)
+    except TypeError:
+        raise CheckpointError(f"{entry_or_path}: no mean/std in the hyper-parameters") from None
+    if len(mean_t) != 3 or len(std_t) != 3 or min(std_t) <= 0:
+        raise CheckpointError(f"{entry_or_path}: bad normalisation mean={mean_t} std={std_t}")
+    return mean_t, std_t

@@ -1,0 +1,291 @@
+"""Stimulus clips, network layer activations and the pixel baseline.
+
+The original protocol (``shared/reference/original-protocol.md``, "Stimuli into the
+networks"): each template frame is scaled to [0, 1], resized to 64x64 with antialiasing
+(aspect ratio *not* kept), copied to 3 channels and normalised with the checkpoint's
+mean/std; each scene becomes a static clip of 15 identical frames, the movie is cut into
+consecutive 15-frame clips. A layer's response to a clip is its activation averaged over
+time and flattened.
+
+Resizing uses ``skimage.transform.resize(..., order=1, anti_aliasing=True)`` on each frame
+(Gaussian pre-filter with sigma ``(factor - 1) / 2``, then bilinear interpolation, edge mode
+``reflect``). It is the standard antialiasing resize of the scientific-Python stack, works
+on arbitrary (non-integer) scale factors such as 918x1174 -> 64x64, is deterministic and
+CPU-only, and it is what a ``resize(frame, (64, 64), anti_aliasing=True)`` call on a uint8
+frame does, including the /255 scaling. (``torch.nn.functional.interpolate(antialias=True)``
+uses a different, triangle-kernel filter and gives slightly different pixels.)
+
+Shapes: clips ``(n_clips, 3, 15, 64, 64)`` float32 in [0, 1], un-normalised; features
+``(n_clips, n_features)`` float32 with ``n_features`` = 32,768 for ``s1`` (128 x 16 x 16) and
+16,384 (64 x 16 x 16) for every residual block and ``out``; pixel features
+``(n_clips, 4096)``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Iterator, Sequence
+
+import numpy as np
+import torch
+
+from . import cache, config
+from . import checkpoints as ckpt
+from . import models
+
+__all__ = [
+    "CLIP_LEN",
+    "FRAME_SIZE",
+    "make_clips",
+    "clips_cache_key",
+    "pixel_features",
+    "extract_features",
+    "checkpoint_features",
+    "feature_size",
+]
+
+#: Frames per clip (0.5 s at 30 fps).
+CLIP_LEN: int = 15
+#: Side of the square frames the networks were trained on.
+FRAME_SIZE: int = 64
+_SCENES, _MOVIE = config.STIMULI  # "natural_scenes", "natural_movie_one"
+
+
+def _resize_frame(frame: np.ndarray, keep_aspect: bool, pad_value: float) -> np.ndarray:
+    from skimage.transform import resize
+
+    img = frame.astype(np.float64) / 255.0
+    if not keep_aspect:
+        out = resize(img, (FRAME_SIZE, FRAME_SIZE), order=1, anti_aliasing=True, mode="reflect")
+        return out.astype(np.float32)
+    h, w = img.shape
+    scale = FRAME_SIZE / max(h, w)
+    nh, nw = max(1, round(h * scale)), max(1, round(w * scale))
+    small = resize(img, (nh, nw), order=1, anti_aliasing=True, mode="reflect")
+    out = np.full((FRAME_SIZE, FRAME_SIZE), pad_value, dtype=np.float64)
+    top, left = (FRAME_SIZE - nh) // 2, (FRAME_SIZE - nw) // 2
+    out[top:top + nh, left:left + nw] = small
+    return out.astype(np.float32)
+
+
+def make_clips(
+    template: np.ndarray,
+    stimulus: str,
+    *,
+    keep_aspect: bool = False,
+    pad_value: float = 0.5,
+) -> torch.Tensor:
+    """Network input clips of a stimulus template, un-normalised.
+
+    Parameters
+    ----------
+    template:
+        uint8 array ``(n_frames, height, width)``: the 118 scenes ``(118, 918, 1174)`` or the
+        movie ``(900, 304, 608)`` (stand-in templates of other sizes are accepted).
+    stimulus:
+        ``"natural_scenes"``: one static clip of 15 identical frames per image;
+        ``"natural_movie_one"``: consecutive non-overlapping 15-frame clips (clip ``k`` holds
+        frames ``15k .. 15k+14``; the frame count must be a multiple of 15).
+    keep_aspect:
+        ``False`` (the original protocol): squash each frame to 64x64. ``True``: resize the
+        longer side to 64 and centre the frame on a ``pad_value`` background (0.5 = the mean
+        grey of the Brain Observatory screen) - for a corrected protocol.
+
+    Returns
+    -------
+    torch.Tensor
+        float32 ``(n_clips, 3, 15, 64, 64)`` in [0, 1]; the 3 channels are identical.
+    """
+    config.validate_choice("stimulus", stimulus, config.STIMULI)
+    template = np.asarray(template)
+    if template.dtype != np.uint8:
+        raise TypeError(f"template must be uint8 (0-255 grey levels), got dtype {template.dtype}")
+    if template.ndim != 3 or min(template.shape) < 1:
+        raise ValueError(f"template must have shape (n_frames, height, width), got {template.shape}")
+    if stimulus == _MOVIE and template.shape[0] % CLIP_LEN:
+        raise ValueError(
+            f"movie template has {template.shape[0]} frames, not a multiple of {CLIP_LEN}; "
+            f"expected e.g. (900, 304, 608) -> 60 clips"
+        )
+    if not 0.0 <= pad_value <= 1.0:
+        raise ValueError(f"pad_value must lie in [0, 1], got {pad_value}")
+    frames = np.stack([_resize_frame(f, keep_aspect, pad_value) for f in template])
+    np.clip(frames, 0.0, 1.0, out=frames)  # bilinear interpolation stays in range; belt and braces
+    t = torch.from_numpy(frames)  # (n_frames, 64, 64)
+    if stimulus == _SCENES:
+        clips = t[:, None, None, :, :].expand(-1, 3, CLIP_LEN, -1, -1)
+    else:
+        clips = t.reshape(-1, CLIP_LEN, FRAME_SIZE, FRAME_SIZE)[:, None].expand(-1, 3, -1, -1, -1)
+    return clips.contiguous()
+
+
+def clips_cache_key(template: np.ndarray, stimulus: str, *, keep_aspect: bool = False,
+                    pad_value: float = 0.5) -> str:
+    """A ``clips_key`` for :func:`checkpoint_features`: the template's content hash + options."""
+    opts = f"keep_aspect={bool(keep_aspect)},pad={float(pad_value) if keep_aspect else None}"
+    return f"{stimulus}:{cache.hash_array(np.asarray(template))}:{opts}:resize=skimage-aa-order1"
+
+
+def _as_tensor(clips: torch.Tensor | np.ndarray) -> torch.Tensor:
+    t = clips if isinstance(clips, torch.Tensor) else torch.from_numpy(np.asarray(clips))
+    if t.dim() != 5 or t.shape[1] != 3:
+        raise ValueError(f"clips must have shape (n_clips, 3, T, H, W), got {tuple(t.shape)}")
+    return t.float()
+
+
+def pixel_features(clips: torch.Tensor | np.ndarray) -> np.ndarray:
+    """The pixel baseline: each un-normalised clip averaged over channels and time.
+
+    ``(n_clips, 3, T, 64, 64)`` -> float32 ``(n_clips, 64 * 64)`` (row-major pixels).
+    """
+    t = _as_tensor(clips)
+    return t.mean(dim=(1, 2), dtype=torch.float64).flatten(1).cpu().numpy().astype(np.float32)
+
+
+def feature_size(layer: str) -> int:
+    """Number of features of a layer for a 64x64 input (time averaged)."""
+    config.validate_choice("layer", layer, models.OUTPUT_LAYERS)
+    return (128 if layer == "s1" else 64) * 16 * 16
+
+
+@contextlib.contextmanager
+def _tf32(enabled: bool) -> Iterator[None]:
+    """Set cuDNN/cuBLAS TF32 use for the duration of a call (CUDA defaults allow it for
+    convolutions, which costs ~1e-3 relative precision); restore the caller's flags after."""
+    old = (torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32)
+    torch.backends.cudnn.allow_tf32 = enabled
+    torch.backends.cuda.matmul.allow_tf32 = enabled
+    try:
+        yield
+    finally:
+        torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = old
+
+
+@contextlib.contextmanager
+def _eval_mode(net: torch.nn.Module) -> Iterator[None]:
+    was_training = net.training
+    net.eval()
+    try:
+        yield
+    finally:
+        net.train(was_training)
+
+
+def extract_features(
+    net: models.VisualNet,
+    clips: torch.Tensor | np.ndarray,
+    mean: Sequence[float],
+    std: Sequence[float],
+    layers: Sequence[str] = config.LAYERS,
+    batch_size: int = 8,
+    device: torch.device | str | None = None,
+    progress: bool = False,
+    allow_tf32: bool = False,
+) -> dict[str, np.ndarray]:
+    """Time-averaged, flattened activations of ``layers`` for each clip.
+
+    Parameters
+    ----------
+    net:
+        A :class:`~analysis.models.VisualNet` (run in eval mode; a net in training mode is
+        switched to eval for the call and restored after, so BatchNorm statistics never change).
+    clips:
+        ``(n_clips, 3, T, 64, 64)`` in [0, 1], un-normalised (from :func:`make_clips`).
+    mean, std:
+        Per-channel RGB normalisation of the checkpoint (:func:`analysis.checkpoints.normalisation`).
+    layers:
+        Names from :data:`analysis.config.LAYERS` (``"pixel"`` is not a network layer: use
+        :func:`pixel_features`).
+    batch_size:
+        Clips per forward pass; results agree across batch sizes to float tolerance.
+    device:
+        Where to run; default the device the network's parameters are on. The network is
+        moved there if needed.
+    allow_tf32:
+        On CUDA, let cuDNN use TF32 tensor cores (faster, ~1e-3 relative error). Off by
+        default so that GPU features match CPU features to float32 precision.
+
+    Returns
+    -------
+    dict
+        ``layer -> float32 (n_clips, n_features)``, in the order of ``layers``;
+        ``n_features`` = 32,768 for ``s1``, 16,384 otherwise.
+    """
+    layers = tuple(layers)
+    if not layers:
+        raise ValueError(f"no layers requested; valid layers: {', '.join(models.OUTPUT_LAYERS)}")
+    for layer in layers:
+        if layer == config.PIXEL_LAYER:
+            raise ValueError("'pixel' is not a network layer; use pixel_features(clips)")
+        config.validate_choice("layer", layer, models.OUTPUT_LAYERS)
+    if int(batch_size) < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    mean_t = torch.as_tensor(mean, dtype=torch.float32).flatten()
+    std_t = torch.as_tensor(std, dtype=torch.float32).flatten()
+    if mean_t.numel() != 3 or std_t.numel() != 3 or bool((std_t <= 0).any()):
+        raise ValueError(f"mean and std must be 3 values each (std > 0), got {mean} / {std}")
+    x_all = _as_tensor(clips)
+    n = x_all.shape[0]
+    dev = torch.device(device) if device is not None else next(net.parameters()).device
+    net = net.to(dev)
+    mean_t = mean_t.to(dev).view(1, 3, 1, 1, 1)
+    std_t = std_t.to(dev).view(1, 3, 1, 1, 1)
+    out: dict[str, np.ndarray] = {}
+    starts = range(0, n, int(batch_size))
+    if progress:
+        from tqdm.auto import tqdm
+
+        starts = tqdm(starts, desc="features", unit="batch")
+    with _eval_mode(net), _tf32(allow_tf32), torch.inference_mode():
+        for i in starts:
+            x = x_all[i:i + batch_size].to(dev, non_blocking=True)
+            acts = net((x - mean_t) / std_t, layers=layers)
+            for layer in layers:
+                a = acts[layer].mean(dim=2).flatten(1).float().cpu().numpy()
+                if layer not in out:
+                    out[layer] = np.empty((n, a.shape[1]), dtype=np.float32)
+                out[layer][i:i + a.shape[0]] = a
+    return {layer: out[layer] for layer in layers}
+
+
+def checkpoint_features(
+    entry: ckpt.CheckpointEntry | str,
+    clips: torch.Tensor | np.ndarray,
+    clips_key: str,
+    layers: Sequence[str] = config.LAYERS,
+    device: torch.device | str | None = None,
+    batch_size: int = 8,
+    progress: bool = False,
+) -> dict[str, np.ndarray]:
+    """:func:`extract_features` for one checkpoint, cached on disk.
+
+    The cache key (namespace ``"features"``) holds the checkpoint's SHA-256, ``clips_key``
+    (e.g. from :func:`clips_cache_key`), a hash of the clips themselves (so a stale key can
+    never return features of other clips), the layers, the clip shape and the network
+    conventions (rotation order, ``out`` = sum, time averaging). The device and batch size
+    are not part of the key (they change results only at float-rounding level).
+    """
+    if not isinstance(entry, ckpt.CheckpointEntry):
+        entry = ckpt.get_entry(str(entry))
+    layers = tuple(layers)
+    for layer in layers:
+        config.validate_choice("layer", layer, models.OUTPUT_LAYERS)
+    x = _as_tensor(clips)
+    parts = {
+        "checkpoint_sha256": entry.sha256,
+        "clips_key": str(clips_key),
+        "clips_sha256": cache.hash_array(x.cpu().numpy()),
+        "clips_shape": list(x.shape),
+        "layers": list(layers),
+        "rotation": models.DEFAULT_ROTATION,
+        "out": "sum",
+        "pool": "time-mean",
+    }
+
+    def compute() -> dict[str, np.ndarray]:
+        net = models.load_network(entry, device if device is not None else models.select_device())
+        mean, std = ckpt.normalisation(entry)
+        return extract_features(net, x, mean, std, layers=layers, batch_size=batch_size, progress=progress)
+
+    result = cache.get_or_compute("features", parts, compute)
+    return {layer: result[layer] for layer in layers}
