@@ -1,0 +1,193 @@
+"""Command-line interface: ``python -m analysis <command> ...``.
+
+Commands
+--------
+``synth``        build the embedded synthetic Brain Observatory (AllenSDK layout)
+``run``          compute one stimulus x depth -> ``results/<source>/<stimulus>_<depth>.csv``
+``results``      ``run`` over a grid of stimuli x depths
+``paper``        results of the grid, then the book (HTML + PDF) into ``_book/``
+``checkpoints``  locate and verify the ten network checkpoints
+``paths``        print where data, checkpoints, caches and results live
+
+Environment variables: ``RSA_DATA``, ``RSA_CHECKPOINTS``, ``RSA_CACHE``,
+``RSA_RESULTS`` (see :mod:`analysis.config`); ``RSA_DOWNLOAD=1`` is the same as
+``--download``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import time
+from typing import Sequence
+
+from . import config
+
+EPILOG = """\
+examples:
+  python -m analysis synth
+  python -m analysis run --stimulus natural_scenes --depth 175
+  python -m analysis run --stimulus natural_movie_one --depth 275 --source allen --download
+  python -m analysis results --stimuli natural_scenes natural_movie_one --depths 175 275 375
+
+environment: RSA_DATA (data root, default data/), RSA_CHECKPOINTS (checkpoint folder searched
+first), RSA_CACHE (cache, default .cache/), RSA_RESULTS (tables, default results/),
+RSA_DOWNLOAD=1 (allow downloads from the Allen Institute and the checkpoint host).
+"""
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
+
+
+def _add_run_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--source", default="synthetic", choices=config.SOURCES,
+                   help="data source: the embedded synthetic Brain Observatory (default) or real Allen data")
+    p.add_argument("--cre-line", default=config.CRE_LINE, help=f"Cre line (default {config.CRE_LINE})")
+    p.add_argument("--areas", nargs="+", default=list(config.AREAS), metavar="AREA",
+                   help=f"visual areas (default: {' '.join(config.AREAS)})")
+    p.add_argument("--seed", type=int, default=config.SEED, help=f"global seed (default {config.SEED})")
+    p.add_argument("--movie-bin", type=_positive_int, default=15,
+                   help="movie frames averaged per condition (default 15: 60 conditions)")
+    p.add_argument("--n-brain-rdms", type=_positive_int, default=100, help="half-trial brain RDMs (default 100)")
+    p.add_argument("--n-splits", type=_positive_int, default=100, help="noise-ceiling split halves (default 100)")
+    p.add_argument("--checkpoints", nargs="+", default=None, metavar="NAME",
+                   help="checkpoint names (default: all ten, e.g. rat1 ... ts5)")
+    p.add_argument("--download", action="store_true", default=os.environ.get("RSA_DOWNLOAD") == "1",
+                   help="allow downloads (Allen data, checkpoints) where the network exists")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser (also documents every command in ``--help``)."""
+    parser = argparse.ArgumentParser(
+        prog="python -m analysis",
+        description="RSA of rat- and treeshrew-trained networks against mouse visual cortex.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    p = sub.add_parser("synth", help="build the embedded synthetic Brain Observatory")
+    p.add_argument("--preset", default="default", help="'default' (paper) or 'small' (tests)")
+    p.add_argument("--seed", type=int, default=0, help="generator seed (default 0)")
+    p.add_argument("--root", default=None, help="target folder (default: $RSA_DATA/synthetic)")
+    p.add_argument("--force", action="store_true", help="rebuild even when the cache exists")
+
+    p = sub.add_parser("run", help="compute one stimulus x depth into a tidy table",
+                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--stimulus", required=True, choices=config.STIMULI)
+    p.add_argument("--depth", required=True, type=_positive_int, help="imaging depth in um (175, 275, ...)")
+    _add_run_options(p)
+
+    p = sub.add_parser("results", help="run a grid of stimuli x depths")
+    p.add_argument("--stimuli", nargs="+", default=list(config.STIMULI), metavar="STIMULUS")
+    p.add_argument("--depths", nargs="+", type=_positive_int, default=list(config.DEPTHS), metavar="DEPTH")
+    _add_run_options(p)
+
+    p = sub.add_parser("paper", help="compute the grid's results and render the book into _book/")
+    p.add_argument("--stimuli", nargs="+", default=list(config.STIMULI), metavar="STIMULUS")
+    p.add_argument("--depths", nargs="+", type=_positive_int, default=list(config.DEPTHS), metavar="DEPTH")
+    p.add_argument("--offline", action="store_true",
+                   help="use the offline renderer (pandoc + Typst) even when quarto is installed")
+    _add_run_options(p)
+
+    p = sub.add_parser("checkpoints", help="locate and verify the network checkpoints")
+    p.add_argument("--download", action="store_true", default=os.environ.get("RSA_DOWNLOAD") == "1")
+
+    sub.add_parser("paths", help="print the configured folders")
+    return parser
+
+
+def _run_config(args: argparse.Namespace, stimulus: str, depth: int):
+    from .pipeline import RunConfig
+
+    return RunConfig(
+        stimulus=stimulus, depth=depth, source=args.source, cre_line=args.cre_line,
+        areas=tuple(args.areas), seed=args.seed, movie_bin=args.movie_bin,
+        n_brain_rdms=args.n_brain_rdms, n_splits=args.n_splits,
+        checkpoint_names=tuple(args.checkpoints) if args.checkpoints else None,
+        download=args.download,
+    )
+
+
+def ensure_synthetic(preset: str = "default", seed: int = 0) -> None:
+    """Build the synthetic cache when it is absent."""
+    from . import synthetic
+
+    if not config.manifest_path("synthetic").exists():
+        print(f"building the synthetic Brain Observatory in {config.cache_dir('synthetic')} ...", file=sys.stderr)
+        synthetic.build_synthetic_cache(config.cache_dir("synthetic"), preset=preset, seed=seed)
+
+
+def _cmd_run(args: argparse.Namespace, grid: Sequence[tuple[str, int]]) -> int:
+    from . import pipeline
+
+    configs = [_run_config(args, s, d) for s, d in grid]  # validate everything first
+    if args.source == "synthetic":
+        ensure_synthetic()
+    for cfg in configs:
+        t0 = time.perf_counter()
+        path = pipeline.run(cfg, progress=not args.quiet)
+        print(f"wrote {path} ({time.perf_counter() - t0:.1f} s)")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point; returns the exit status."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    try:
+        if args.command == "synth":
+            from . import synthetic
+
+            root = config.cache_dir("synthetic") if args.root is None else args.root
+            if config.manifest_path("synthetic").exists() and args.root is None and not args.force:
+                print(f"synthetic cache exists at {root} (use --force to rebuild)")
+                return 0
+            path = synthetic.build_synthetic_cache(root, preset=args.preset, seed=args.seed, overwrite=args.force)
+            print(f"wrote synthetic Brain Observatory to {path}")
+            return 0
+        if args.command == "run":
+            return _cmd_run(args, [(args.stimulus, args.depth)])
+        if args.command == "results":
+            for s in args.stimuli:
+                config.validate_choice("stimulus", s, config.STIMULI)
+            return _cmd_run(args, [(s, d) for s in args.stimuli for d in args.depths])
+        if args.command == "paper":
+            from . import book
+
+            grid = [(s, d) for s in args.stimuli for d in args.depths]
+            book.validate_grid(grid)
+            _cmd_run(args, grid)
+            res = book.render(grid, args.source, args.cre_line, args.seed, offline=args.offline or None)
+            print(f"wrote the book to {config.PROJECT_ROOT / '_book'} ({len(res['pages'])} pages; PDF {res['pdf']})")
+            return 0
+        if args.command == "checkpoints":
+            from . import checkpoints
+
+            for entry in checkpoints.load_manifest():
+                path = checkpoints.locate(entry, download=args.download)
+                print(f"{entry.name:5s} {entry.species:9s} seed {entry.seed}  ok  {path}")
+            return 0
+        if args.command == "paths":
+            print(f"project      {config.PROJECT_ROOT}")
+            print(f"data         {config.data_root()}")
+            print(f"checkpoints  {' -> '.join(str(p) for p in config.checkpoint_search_dirs())}")
+            print(f"cache        {config.work_cache_dir()}")
+            print(f"results      {config.results_root()}")
+            return 0
+    except (ValueError, FileNotFoundError, RuntimeError) as exc:  # BookBuildError, DataUnavailableError, ...
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 1
