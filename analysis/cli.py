@@ -81,6 +81,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--preset", default="default", help="'default' (paper) or 'small' (tests)")
     p.add_argument("--seed", type=int, default=0, help="generator seed (default 0)")
     p.add_argument("--root", default=None, help="target folder (default: $RSA_DATA/synthetic)")
+    p.add_argument("--depths", nargs="+", type=_positive_int, default=None, metavar="DEPTH",
+                   help="imaging depths to simulate (default: the preset's, 175 275)")
     p.add_argument("--force", action="store_true", help="rebuild even when the cache exists")
 
     p = sub.add_parser("run", help="compute one stimulus x depth into a tidy table",
@@ -120,13 +122,11 @@ def _run_config(args: argparse.Namespace, stimulus: str, depth: int):
     )
 
 
-def ensure_synthetic(preset: str = "default", seed: int = 0) -> None:
-    """Build the synthetic cache when it is absent."""
+def ensure_synthetic(depths: Sequence[int]) -> None:
+    """Build the synthetic cache when it is absent, or extend it to depths it lacks."""
     from . import synthetic
 
-    if not config.manifest_path("synthetic").exists():
-        print(f"building the synthetic Brain Observatory in {config.cache_dir('synthetic')} ...", file=sys.stderr)
-        synthetic.build_synthetic_cache(config.cache_dir("synthetic"), preset=preset, seed=seed)
+    synthetic.ensure_synthetic_cache(config.cache_dir("synthetic"), depths)
 
 
 def _cmd_run(args: argparse.Namespace, grid: Sequence[tuple[str, int]]) -> int:
@@ -134,7 +134,7 @@ def _cmd_run(args: argparse.Namespace, grid: Sequence[tuple[str, int]]) -> int:
 
     configs = [_run_config(args, s, d) for s, d in grid]  # validate everything first
     if args.source == "synthetic":
-        ensure_synthetic()
+        ensure_synthetic(sorted({d for _, d in grid}))
     for cfg in configs:
         t0 = time.perf_counter()
         path = pipeline.run(cfg, progress=not args.quiet)
@@ -155,7 +155,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             if config.manifest_path("synthetic").exists() and args.root is None and not args.force:
                 print(f"synthetic cache exists at {root} (use --force to rebuild)")
                 return 0
-            path = synthetic.build_synthetic_cache(root, preset=args.preset, seed=args.seed, overwrite=args.force)
+            path = synthetic.build_synthetic_cache(root, preset=args.preset, seed=args.seed, overwrite=args.force,
+                                                  depths=args.depths)
             print(f"wrote synthetic Brain Observatory to {path}")
             return 0
         if args.command == "run":

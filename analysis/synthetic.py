@@ -109,6 +109,7 @@ hashes go into ``provenance.json``.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
 import json
@@ -119,7 +120,7 @@ import time
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Mapping
+from typing import Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -153,8 +154,23 @@ TTA = "Camk2a-tTA"
 RF_SIGMA: dict[str, float] = {"VISp": 0.06, "VISl": 0.09, "VISal": 0.10, "VISpm": 0.14, "VISam": 0.16}
 TAU_FRAMES: dict[str, float] = {"VISp": 2.0, "VISl": 4.0, "VISal": 4.0, "VISpm": 6.0, "VISam": 8.0}
 LATENCY_FRAMES: dict[str, int] = {"VISp": 2, "VISl": 3, "VISal": 3, "VISpm": 3, "VISam": 3}
-GAIN_SIGMA: dict[int, float] = {175: 0.5, 275: 0.6}
-DEPTH_AMPLITUDE: dict[int, float] = {175: 1.0, 275: 0.85}
+def gain_sigma(depth: int) -> float:
+    """Trial-to-trial gain variability at a depth (um): 0.5 at 175, 0.6 at 275, at most 0.8."""
+    return min(0.8, 0.5 + 0.001 * (int(depth) - 175))
+
+
+GAIN_SIGMA: dict[int, float] = {d: gain_sigma(d) for d in (175, 275, 375)}
+def depth_amplitude(depth: int) -> float:
+    """Event amplitude factor at a depth (um): 1 at 175, 0.85 at 275, down to 0.5 deeper."""
+    return max(0.5, 1.0 - 0.0015 * (int(depth) - 175))
+
+
+def depth_cell_factor(depth: int) -> float:
+    """Cells per session relative to 175 um: 1.0 at 175, 1.1 deeper."""
+    return 1.0 if int(depth) <= 175 else 1.1
+
+
+DEPTH_AMPLITUDE: dict[int, float] = {d: depth_amplitude(d) for d in (175, 275, 375)}
 SHARED_GAIN_SIGMA = 0.25
 DFF_TAU_S = 0.7
 DFF_NOISE = 0.005
@@ -167,8 +183,6 @@ SCENE_GRID = (24, 31)
 MOVIE_GRID = (16, 32)
 N_CHANNELS = 8  # lum on, lum off, 4 orientations, contrast, temporal change
 
-# ids: the layout of ids depends only on the preset (never on the seed)
-_ID_SEED = 501498760
 
 
 @dataclass(frozen=True)
@@ -190,6 +204,7 @@ class Preset:
     movie_shape: tuple[int, int, int]
     extra: tuple[tuple[str, str, int, bool], ...] = ()
     spontaneous_s: float = 10.0
+    containers_per_new_depth: int = 3  # containers per area at a depth added with ``depths=``
 
 
 PRESETS: dict[str, Preset] = {
@@ -509,7 +524,7 @@ def make_population(rng: np.random.Generator, area: str, depth: int, m: int,
     prefs = rng.dirichlet(np.full(N_CHANNELS, 0.3), size=m)
     theta = rng.uniform(0.3, 1.3, m)
     power = rng.uniform(1.5, 2.5, m)
-    amp = rng.lognormal(np.log(0.35), 0.5, m) * DEPTH_AMPLITUDE[depth]
+    amp = rng.lognormal(np.log(0.35), 0.5, m) * depth_amplitude(depth)
     amp[rng.random(m) < 0.25] *= 0.1
     latency = LATENCY_FRAMES[area] + rng.integers(0, 2, m)
     tau = TAU_FRAMES[area] * np.exp(0.25 * rng.standard_normal(m))
@@ -545,7 +560,7 @@ def make_population(rng: np.random.Generator, area: str, depth: int, m: int,
 
     responses = np.concatenate([respond(z_scenes), respond(z_grey), MOVIE_GAIN * respond(z_movie)], axis=0)
     return Population(responses=responses.astype(np.float64), latency=latency, tau=tau, spont=spont,
-                      scale=scale, gain_sigma=GAIN_SIGMA[depth])
+                      scale=scale, gain_sigma=gain_sigma(depth))
 
 
 def simulate_session(rng: np.random.Generator, pop: Population, cells: np.ndarray,
@@ -609,28 +624,56 @@ class ContainerSpec:
     cell_ids: np.ndarray  # (pool,)
 
 
-def _container_specs(preset: Preset) -> list[ContainerSpec]:
-    rng = np.random.default_rng(_ID_SEED)
-    rows: list[tuple[str, str, int, bool]] = []
+def _stable_int(*parts: object) -> int:
+    """A 64-bit integer determined by the parts alone (ids that do not move when rows are added)."""
+    digest = hashlib.sha256("/".join(str(p) for p in parts).encode()).digest()
+    return int.from_bytes(digest[:8], "little")
+
+
+def _container_rows(preset: Preset) -> list[tuple[str, str, int, bool, int]]:
+    """(cre line, area, depth, failed, k) of every container of a preset, k = index within its group."""
+    rows: list[tuple[str, str, int, bool, int]] = []
     for area in preset.areas:
         for depth in preset.depths:
-            rows += [(config.CRE_LINE, area, depth, False)] * int(preset.containers.get((area, depth), 0))
-    rows += list(preset.extra)
-    n = len(rows)
-    cids = 511_000_000 + np.sort(rng.choice(88_000_000, size=n, replace=False))
-    eids = 501_000_000 + rng.choice(198_000_000, size=3 * n + 1, replace=False)
-    eids = eids[eids != config.TEMPLATE_EXPERIMENT_ID][: 3 * n]
+            n = int(preset.containers.get((area, depth), preset.containers_per_new_depth))
+            rows += [(config.CRE_LINE, area, int(depth), False, k) for k in range(n)]
+    rows += [(cre, area, int(depth), bool(failed), 0) for cre, area, depth, failed in preset.extra]
+    return rows
+
+
+def _container_specs(preset: Preset) -> list[ContainerSpec]:
+    """Containers with ids and metadata that depend only on (cre line, area, depth, failed, k).
+
+    Adding a depth to a preset therefore adds containers without changing the ids,
+    and hence the simulated data (seeded by container and experiment id), of the others.
+    """
+    rows = _container_rows(preset)
     specs = []
-    cell_base = 517_000_000
-    for i, (cre, area, depth, failed) in enumerate(rows):
-        exp = {st: int(eids[3 * i + k]) for k, st in enumerate(SESSION_TYPES)}
-        if i == 0:  # the template experiment: session B of the first container
+    used_cells: set[int] = set()
+    used_ids: set[int] = {config.TEMPLATE_EXPERIMENT_ID}
+    for i, (cre, area, depth, failed, k) in enumerate(rows):
+        key = (cre, area, depth, failed, k)
+
+        def unique(base: int, span: int, *tag: object) -> int:
+            value = base + _stable_int(*key, *tag) % span
+            while value in used_ids:  # deterministic probing on the (rare) collision
+                value += 1
+            used_ids.add(value)
+            return value
+
+        cid = unique(511_000_000, 88_000_000, "container")
+        exp = {st: unique(501_000_000, 198_000_000, "experiment", st) for st in SESSION_TYPES}
+        if key == (config.CRE_LINE, preset.areas[0], preset.depths[0], False, 0):
+            # the template experiment: session B of the first container
             exp["three_session_B"] = config.TEMPLATE_EXPERIMENT_ID
-        ncell = preset.cells[area] if depth == 175 else int(round(preset.cells[area] * 1.1))
+        rng = np.random.default_rng(_stable_int(*key, "metadata") % (1 << 63))
+        ncell = int(round(preset.cells[area] * depth_cell_factor(depth)))
         pool = int(round(ncell * 1.15))
-        cell_base += int(rng.integers(2_000, 40_000))
-        cell_ids = cell_base + np.sort(rng.choice(np.arange(1, 20 * pool), size=pool, replace=False))
-        cell_base = int(cell_ids[-1])
+        bucket = _stable_int(*key, "cells") % 100_000
+        while bucket in used_cells:
+            bucket = (bucket + 1) % 100_000
+        used_cells.add(bucket)
+        cell_ids = 517_000_000 + bucket * 10_000 + np.sort(rng.choice(np.arange(1, 20 * pool), size=pool, replace=False))
         y = int(rng.integers(2015, 2017))
         mo = int(rng.integers(1, 13))
         day = int(rng.integers(1, 22))
@@ -644,7 +687,7 @@ def _container_specs(preset: Preset) -> list[ContainerSpec]:
             acq[st] = f"{d}T{hh:02d}:{mm:02d}:{ss:02d}Z"
         specs.append(
             ContainerSpec(
-                index=i, container_id=int(cids[i]), cre_line=cre, area=area, depth=int(depth),
+                index=i, container_id=int(cid), cre_line=cre, area=area, depth=int(depth),
                 failed=bool(failed), n_cells=int(ncell), donor=str(int(rng.integers(200_000, 340_000))),
                 specimen_id=int(rng.integers(490_000_000, 560_000_000)),
                 sex=str(rng.choice(["male", "female"])), birth=birth, experiment_ids=exp,
@@ -837,7 +880,8 @@ def _clean_stale(root: Path) -> None:
 
 
 def build_synthetic_cache(root: Path, preset: str = "default", seed: int = 0, progress: bool = True, *,
-                          plant: Plant | None = None, overwrite: bool = False) -> Path:
+                          plant: Plant | None = None, overwrite: bool = False,
+                          depths: Sequence[int] | None = None) -> Path:
     """Write a complete synthetic Brain Observatory cache under ``root`` and return ``root``.
 
     Parameters
@@ -857,6 +901,11 @@ def build_synthetic_cache(root: Path, preset: str = "default", seed: int = 0, pr
         Optional :class:`Plant` (a known answer planted in one area).
     overwrite:
         Replace an existing cache at ``root`` (otherwise a FileExistsError).
+    depths:
+        Imaging depths (um) to simulate instead of the preset's (e.g. ``(175, 275, 375)``).
+        Containers of a depth the preset lacks get ``containers_per_new_depth`` per area;
+        the containers of the other depths, and their data, are the same whatever
+        depths are added (ids and random streams depend on the container alone).
     """
     from tqdm.auto import tqdm
 
@@ -864,6 +913,11 @@ def build_synthetic_cache(root: Path, preset: str = "default", seed: int = 0, pr
 
     config.validate_choice("preset", preset, tuple(PRESETS))
     pre = PRESETS[preset]
+    if depths is not None:
+        bad = [d for d in depths if int(d) <= 0]
+        if bad or not depths:
+            raise ValueError(f"depths must be positive integers (um); got {list(depths)}")
+        pre = dataclasses.replace(pre, depths=tuple(sorted({int(d) for d in depths})))
     if plant is not None:
         config.validate_choice("plant area", plant.area, config.AREAS)
     root = Path(root).expanduser().resolve()
@@ -1002,3 +1056,38 @@ def _build_into(tmp: Path, pre: Preset, seed: int, progress: bool, plant: Plant 
             "stimulus_sources": stimuli.SOURCES,
         },
     )
+
+
+def cache_description(root: Path) -> dict:
+    """Preset, seed and depths of an existing synthetic cache (from its ``provenance.json``).
+
+    Returns an empty dict when ``root`` holds no synthetic cache.
+    """
+    path = Path(root) / "provenance.json"
+    if not path.exists():
+        return {}
+    prov = json.loads(path.read_text())
+    return {"preset": prov.get("preset"), "seed": prov.get("seed"),
+            "depths": tuple(int(d) for d in prov.get("parameters", {}).get("depths", ()))}
+
+
+def ensure_synthetic_cache(root: Path, depths: Sequence[int] = (), preset: str = "default", seed: int = 0,
+                           progress: bool = True) -> Path:
+    """Make sure ``root`` holds a synthetic cache covering ``depths``; build or extend it if not.
+
+    An existing cache is kept when it already has every requested depth. Otherwise it is
+    rebuilt with its own preset and seed over the union of its depths and the requested
+    ones; the data of the depths it had are unchanged (see :func:`build_synthetic_cache`).
+    """
+    have = cache_description(root)
+    if have and set(int(d) for d in depths) <= set(have["depths"]):
+        return Path(root)
+    if have:
+        preset, seed = have["preset"] or preset, int(have["seed"] if have["seed"] is not None else seed)
+        wanted = sorted(set(have["depths"]) | {int(d) for d in depths})
+    else:
+        wanted = sorted(set(PRESETS[preset].depths) | {int(d) for d in depths})
+    if progress:
+        print(f"building the synthetic Brain Observatory ({preset}, depths {wanted}) in {root} ...")
+    return build_synthetic_cache(root, preset=preset, seed=seed, progress=progress, overwrite=True,
+                                 depths=wanted)

