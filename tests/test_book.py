@@ -1,0 +1,225 @@
+"""The book machinery: parameters, result chapters, offline render (HTML + Typst PDF), caching.
+
+Builds a small book (one stimulus x depth, fabricated results) in a temporary
+copy of the book sources. The PDF text checks use ``pdftotext`` (Debian package
+poppler-utils) and are skipped without it.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from analysis import book, config
+from fabricate_results import write_results
+
+SOURCES = ["_quarto.yml", "index.qmd", "references.qmd", "references.bib", "chapters"]
+GRID = [("natural_scenes", 175)]
+
+
+def _copy_sources(dst: Path) -> Path:
+    for name in SOURCES:
+        src = config.PROJECT_ROOT / name
+        if src.is_dir():
+            shutil.copytree(src, dst / name, ignore=shutil.ignore_patterns("results", ".ipynb_checkpoints"))
+        else:
+            shutil.copy2(src, dst / name)
+    return dst
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    mp = pytest.MonkeyPatch()
+    root = _copy_sources(tmp_path_factory.mktemp("book"))
+    mp.setenv("RSA_RESULTS", str(root / "results"))
+    mp.delenv("QUARTO_PROFILE", raising=False)
+    write_results("natural_scenes", 175)
+    logs: list[str] = []
+    t0 = time.time()
+    book.make_chapters(GRID, "synthetic", root=root, log=logs.append)
+    res = book.render_offline(root, log=logs.append)
+    res["build_seconds"] = time.time() - t0
+    res["root"] = root
+    res["logs"] = logs
+    yield res
+    mp.undo()
+
+
+def _html(res) -> dict[str, str]:
+    return {p.name: p.read_text(encoding="utf-8") for p in res["pages"]}
+
+
+def _pdf_text(pdf: Path) -> str:
+    exe = shutil.which("pdftotext")
+    if not exe:
+        pytest.skip("pdftotext (poppler-utils) not installed")
+    return subprocess.run([exe, str(pdf), "-"], capture_output=True, text=True, check=True).stdout
+
+
+# ---------------------------------------------------------------------------------------
+# parameters
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(stimulus="natural_sceens"), "valid stimulus values: natural_scenes, natural_movie_one"),
+    (dict(depth=-5), "depth must be a positive integer"),
+    (dict(depth="175"), "depth must be a positive integer"),
+    (dict(source="allan"), "valid source values: synthetic, allen"),
+    (dict(cre_line="Cux2"), "valid cre_line values"),
+    (dict(seed=1.5), "seed must be a non-negative integer"),
+])
+def test_invalid_parameters_are_refused_with_the_valid_values(kwargs, message):
+    params = dict(stimulus="natural_scenes", depth=175, source="synthetic", cre_line=config.CRE_LINE, seed=42)
+    params.update(kwargs)
+    with pytest.raises(ValueError, match=re.escape(message)):
+        book.validate_parameters(**params)
+
+
+def test_make_chapters_refuses_bad_grid_before_running(tmp_path):
+    with pytest.raises(ValueError, match="unknown stimulus 'natural_movie_two'"):
+        book.make_chapters([("natural_movie_two", 175)], root=tmp_path)
+    with pytest.raises(ValueError, match="depth must be a positive integer"):
+        book.make_chapters([("natural_scenes", 0)], root=tmp_path)
+    assert not (tmp_path / book.PROFILE_FILE).exists()
+
+
+def test_the_template_refuses_invalid_papermill_parameters(built, tmp_path, monkeypatch):
+    import papermill as pm
+
+    monkeypatch.setenv("PYTHONPATH", str(config.PROJECT_ROOT))  # the kernel imports analysis
+
+    with pytest.raises(pm.PapermillExecutionError) as err:
+        pm.execute_notebook(str(built["root"] / book.TEMPLATE), str(tmp_path / "out.ipynb"),
+                            parameters=dict(stimulus="natural_scenes", depth=-1), kernel_name="python3",
+                            progress_bar=False, cwd=str(tmp_path))
+    assert "depth must be a positive integer" in str(err.value)
+
+
+# ---------------------------------------------------------------------------------------
+# chapter list follows the grid
+
+
+def test_chapter_list_follows_the_grid(built):
+    root = built["root"]
+    cfg = book.load_book_config(root)
+    chapters = book.book_chapters(cfg)
+    assert chapters == list(book.FRONT_CHAPTERS) + ["chapters/results/natural_scenes_175.ipynb"] \
+        + list(book.BACK_CHAPTERS)
+    assert (root / "chapters/results/natural_scenes_175.ipynb").is_file()
+    assert "profile" in (root / "_quarto.yml").read_text() and "chapters:" not in \
+        (root / "_quarto.yml").read_text().split("book:")[1].split("bibliography")[0]
+
+
+# ---------------------------------------------------------------------------------------
+# the rendered book
+
+
+def test_pages_exist_with_navigation(built):
+    pages = _html(built)
+    assert {"index.html", "background.html", "methods.html", "natural_scenes_175.html",
+            "conclusion.html", "references.html"} <= set(pages)
+    for name, text in pages.items():
+        assert 'href="natural_scenes_175.html"' in text, name
+
+
+def test_figures_are_interactive_in_html_and_static_in_pdf(built):
+    pages = _html(built)
+    res = pages["natural_scenes_175.html"]
+    assert res.count("Plotly.newPlot") == 2
+    assert '<script src="assets/plotly.min.js"></script>' in res
+    assert (built["root"] / "_book/assets/plotly.min.js").stat().st_size > 1_000_000
+    assert 'id="fig-rsa-natural-scenes-175"' in res and 'id="fig-rsa-corrected-natural-scenes-175"' in res
+    pdf = built["pdf"].read_bytes()
+    assert pdf[:5] == b"%PDF-"
+    assert len(re.findall(rb"/Subtype\s*/Image", pdf)) >= 4  # 2 result + 2 summary figures
+
+
+def test_no_page_references_external_resources(built):
+    bad = re.compile(r"<(script|link|img|iframe)\b[^>]*\b(src|href)\s*=\s*[\"']?(https?:)?//", re.I)
+    for name, text in _html(built).items():
+        assert not bad.search(text), name
+        assert "cdn." not in text.lower() and "mathjax" not in text.lower(), name
+
+
+def test_citations_and_cross_references_resolved(built):
+    pages = _html(built)
+    for name, text in pages.items():
+        body = re.sub(r"<script.*?</script>", "", text, flags=re.S)
+        assert "[@" not in body and "??" not in body, name
+        assert not re.search(r"(?<![\w.])@(fig|sec|tbl)-", body), name
+    assert "de Vries" in pages["references.html"] and "Kriegeskorte" in pages["references.html"]
+    assert "Figure 3.1" in pages["natural_scenes_175.html"]
+    assert 'href="#fig-rsa-natural-scenes-175"' in pages["natural_scenes_175.html"]
+    assert 'href="conclusion.html#sec-conclusion"' in pages["index.html"]
+
+
+def test_pdf_text_has_chapters_banner_and_resolved_citations(built):
+    text = _pdf_text(built["pdf"])
+    for title in ("Preface", "Background", "Methods", "Natural Scenes, 175 µm", "Conclusion", "References"):
+        assert title in text, title
+    flat = " ".join(text.split())
+    assert "nothing here is a finding about mice" in flat
+    assert "Figure 3.1" in flat and "Table 2.1" in flat
+    assert "[@" not in text and "??" not in text
+    assert "Kriegeskorte et al. 2008" in flat
+
+
+def test_synthetic_banner_and_computed_text(built):
+    res = _html(built)["natural_scenes_175.html"]
+    assert "nothing here is a finding about mice" in res
+    assert re.search(r"scores higher than the best layer of the treeshrew-trained networks in \d of 5 areas", res)
+    conclusion = _html(built)["conclusion.html"]
+    assert "These results come from synthetic data: nothing here is a finding about mice." in conclusion
+
+
+# ---------------------------------------------------------------------------------------
+# caching and errors (these tests change the sources; they run last)
+
+
+def test_rebuild_with_nothing_changed_executes_nothing(built):
+    root, logs = built["root"], []
+    t0 = time.time()
+    book.make_chapters(GRID, "synthetic", root=root, log=logs.append)
+    book.render_offline(root, log=logs.append)
+    assert not any("executed" in m for m in logs), logs
+    assert time.time() - t0 < 0.5 * built["build_seconds"] + 5
+
+
+def test_changing_one_chapter_re_executes_only_that_chapter(built):
+    root, logs = built["root"], []
+    methods = root / "chapters/methods.qmd"
+    methods.write_text(methods.read_text() + "\nOne more sentence.\n")
+    book.make_chapters(GRID, "synthetic", root=root, log=logs.append)
+    book.render_offline(root, formats=("html",), log=logs.append)
+    executed = [m for m in logs if "executed" in m]
+    assert len(executed) == 1 and "chapters/methods.qmd" in executed[0], logs
+    assert "One more sentence." in (root / "_book/methods.html").read_text()
+
+
+def test_changed_result_table_re_executes_its_readers(built):
+    root, logs = built["root"], []
+    path = config.results_path("synthetic", "natural_scenes", 175)
+    path.write_text(path.read_text().replace("Cux2-CreERT2", "Cux2-CreERT2", 1) + "\n")
+    book.make_chapters(GRID, "synthetic", root=root, log=logs.append)
+    book.render_offline(root, formats=("html",), log=logs.append)
+    executed = " ".join(m for m in logs if "executed" in m)
+    assert "natural_scenes_175" in executed and "conclusion.qmd" in executed and "methods.qmd" in executed
+    assert "background.qmd" not in executed
+
+
+def test_failing_cell_stops_the_build_naming_chapter_and_cell(built):
+    root = built["root"]
+    bg = root / "chapters/background.qmd"
+    original = bg.read_text()
+    bg.write_text(original + "\n```{python}\n#| label: broken\n1 / 0\n```\n")
+    try:
+        with pytest.raises(book.BookBuildError, match=r"chapters/background\.qmd: cell \d+ \(label broken\)"
+                                                      r".*ZeroDivisionError"):
+            book.render_offline(root, formats=("html",), log=lambda m: None)
+    finally:
+        bg.write_text(original)
