@@ -1,8 +1,7 @@
 """The book machinery: parameters, result chapters, offline render (HTML + Typst PDF), caching.
 
 Builds a small book (one stimulus x depth, fabricated results) in a temporary
-copy of the book sources. The PDF text checks use ``pdftotext`` (Debian package
-poppler-utils) and are skipped without it.
+copy of the book sources. The PDF is opened and its text read with pypdf.
 """
 
 from __future__ import annotations
@@ -14,9 +13,9 @@ import time
 from pathlib import Path
 
 import pytest
+from pypdf import PdfReader
 
-from analysis import book, config
-from fabricate_results import write_results
+from analysis import book, config, pipeline
 
 SOURCES = ["_quarto.yml", "index.qmd", "references.qmd", "references.bib", "chapters"]
 GRID = [("natural_scenes", 175)]
@@ -33,12 +32,14 @@ def _copy_sources(dst: Path) -> Path:
 
 
 @pytest.fixture(scope="module")
-def built(tmp_path_factory):
+def built(tmp_path_factory, small_cache):
+    """A small book: one stimulus x depth computed by the real pipeline on the small synthetic set."""
     mp = pytest.MonkeyPatch()
     root = _copy_sources(tmp_path_factory.mktemp("book"))
     mp.setenv("RSA_RESULTS", str(root / "results"))
     mp.delenv("QUARTO_PROFILE", raising=False)
-    write_results("natural_scenes", 175)
+    pipeline.run(pipeline.RunConfig("natural_scenes", 175, checkpoint_names=("rat1", "rat2", "ts1", "ts2"),
+                                    n_brain_rdms=20, n_splits=20), progress=False)
     logs: list[str] = []
     t0 = time.time()
     book.make_chapters(GRID, "synthetic", root=root, log=logs.append)
@@ -55,10 +56,10 @@ def _html(res) -> dict[str, str]:
 
 
 def _pdf_text(pdf: Path) -> str:
-    exe = shutil.which("pdftotext")
-    if not exe:
-        pytest.skip("pdftotext (poppler-utils) not installed")
-    return subprocess.run([exe, str(pdf), "-"], capture_output=True, text=True, check=True).stdout
+    """Text of every page, through a real PDF parser (pypdf): the PDF must open."""
+    reader = PdfReader(str(pdf))
+    assert len(reader.pages) > 3
+    return "\n".join(page.extract_text() for page in reader.pages)
 
 
 # ---------------------------------------------------------------------------------------
