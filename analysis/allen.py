@@ -26,7 +26,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,7 +33,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from . import config
+from . import config, fileio
 
 SYNTH_HINT = "build it with `python -m analysis synth`"
 
@@ -56,16 +55,7 @@ def _env_download() -> bool:
 
 
 def _atomic_write_json(path: str | os.PathLike, data: Any) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".part")
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(data, f, indent=2)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    fileio.write_text_atomic(path, json.dumps(data, indent=2))
 
 
 def _make_api_class():
@@ -172,20 +162,14 @@ def _stream_atomic(url: str, path: Path) -> None:
     import requests
     from tqdm.auto import tqdm
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".part")
-    try:
-        with requests.get(url, stream=True, timeout=(9.05, 31.1)) as response:
-            response.raise_for_status()
-            total = int(response.headers.get("content-length") or 0) or None
-            with os.fdopen(fd, "wb") as f, tqdm(total=total, unit="B", unit_scale=True, desc=path.name) as bar:
-                for chunk in response.iter_content(chunk_size=1 << 20):
-                    f.write(chunk)
-                    bar.update(len(chunk))
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with fileio.atomic_path(path, suffix=".part") as tmp, \
+            requests.get(url, stream=True, timeout=(9.05, 31.1)) as response:
+        response.raise_for_status()
+        total = int(response.headers.get("content-length") or 0) or None
+        with open(tmp, "wb") as f, tqdm(total=total, unit="B", unit_scale=True, desc=path.name) as bar:
+            for chunk in response.iter_content(chunk_size=1 << 20):
+                f.write(chunk)
+                bar.update(len(chunk))
 
 
 _API_CLASS = None

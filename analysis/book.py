@@ -33,7 +33,6 @@ Functions called from chapters
 from __future__ import annotations
 
 import argparse
-import copy
 import hashlib
 import html as html_lib
 import json
@@ -52,7 +51,7 @@ from typing import Any, Iterable, Iterator, Sequence
 import numpy as np
 import pandas as pd
 
-from analysis import config
+from analysis import config, fileio
 
 # --------------------------------------------------------------------------------------
 # Layout of the book sources (relative to the book root)
@@ -541,11 +540,7 @@ def _kernel_env(root: Path) -> Iterator[Path]:
 
 
 def _write_atomic(path: Path, data: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(data)
-    os.replace(tmp, path)
+    fileio.write_text_atomic(path, data)
 
 
 # --------------------------------------------------------------------------------------

@@ -18,14 +18,12 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
-import tempfile
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
 import numpy as np
 
-from . import config
+from . import config, fileio
 
 log = logging.getLogger(__name__)
 
@@ -89,18 +87,14 @@ def _payload_digest(arrays: Mapping[str, np.ndarray]) -> str:
 def save(namespace: str, key: str, arrays: Mapping[str, np.ndarray]) -> Path:
     """Write an entry atomically, with a checksum of its payload."""
     path = entry_path(namespace, key)
-    path.parent.mkdir(parents=True, exist_ok=True)
     data = {k: np.asarray(v) for k, v in arrays.items()}
     data[_CHECKSUM_KEY] = np.array(_payload_digest(data))
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
+
+    def write(tmp: Path) -> None:
+        with open(tmp, "wb") as f:  # an open file: np.savez would append ".npz" to a name
             np.savez(f, **data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+
+    return fileio.write_atomic(path, write)
 
 
 def load(namespace: str, key: str) -> dict[str, np.ndarray] | None:
