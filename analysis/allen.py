@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from . import config, fileio
+from . import cache, config, fileio
 
 SYNTH_HINT = "build it with `python -m analysis synth`"
 
@@ -424,35 +424,6 @@ def load_template(boc, stimulus: str, experiment_id: int = config.TEMPLATE_EXPER
 # Fingerprints
 # --------------------------------------------------------------------------------------
 
-_HASH_MEMO = "file_sha256.json"
-
-
-def _file_sha256(path: Path) -> str:
-    """SHA-256 of a file, memoised per (path, size, mtime_ns) in the work cache."""
-    from .cache import hash_file
-
-    st = path.stat()
-    key = str(path.resolve())
-    stamp = [st.st_size, st.st_mtime_ns]
-    memo_path = config.work_cache_dir() / _HASH_MEMO
-    try:
-        memo = json.loads(memo_path.read_text())
-    except (OSError, ValueError):
-        memo = {}
-    hit = memo.get(key)
-    if isinstance(hit, dict) and hit.get("stamp") == stamp and isinstance(hit.get("sha256"), str):
-        return hit["sha256"]
-    digest = hash_file(path)
-    try:  # re-read just before writing so that concurrent processes lose little
-        try:
-            memo = json.loads(memo_path.read_text())
-        except (OSError, ValueError):
-            memo = {}
-        memo[key] = {"stamp": stamp, "sha256": digest}
-        _atomic_write_json(memo_path, memo)
-    except OSError:
-        pass  # an unwritable work cache only costs re-hashing
-    return digest
 
 
 def experiment_fingerprint(boc, experiment_id: int) -> str:
@@ -470,5 +441,5 @@ def experiment_fingerprint(boc, experiment_id: int) -> str:
         boc.get_ophys_experiment_data(experiment_id)
     h = hashlib.sha256()
     for name, p in (("events", events_path), ("nwb", nwb_path)):
-        h.update(f"{name}:{_file_sha256(p)}\n".encode())
+        h.update(f"{name}:{cache.file_digest(p)}\n".encode())
     return h.hexdigest()

@@ -51,7 +51,7 @@ from typing import Any, Iterable, Iterator, Sequence
 import numpy as np
 import pandas as pd
 
-from analysis import config, fileio
+from analysis import cache, config, fileio
 
 # --------------------------------------------------------------------------------------
 # Layout of the book sources (relative to the book root)
@@ -388,7 +388,7 @@ def conclusion_text(source: str | None = None, grid: Sequence[tuple[str, int]] |
     ]
     if is_synthetic(source):
         paras.append(
-            f"**These results come from synthetic data: nothing here is a finding about mice.** "
+            "**These results come from synthetic data: nothing here is a finding about mice.** "
             "The synthetic recordings were generated to exercise the pipeline; whichever species "
             "scores higher on them reflects how they were generated and chance, not mouse visual "
             "cortex. The original study's conclusion (mouse visual cortex is more similar to the "
@@ -476,11 +476,7 @@ def _sha(data: bytes | str) -> str:
 
 
 def _file_sha(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+    return cache.hash_file(path)
 
 
 _ENV_PACKAGES = ("pandas", "numpy", "matplotlib", "plotly", "seaborn", "nbclient", "papermill",

@@ -33,7 +33,7 @@ CODE_VERSIONS: dict[str, str] = {
     "features": "1",
     "responses": "1",
     "brain_rdms": "1",
-    "model_rdms": "1",
+    "model_rdms": "2",  # 2: BLAS correlation RDMs (compare.correlation_rdms)
     "stimuli": "1",
 }
 
@@ -138,3 +138,38 @@ def get_or_compute(
     result = {k: np.asarray(v) for k, v in compute().items()}
     save(namespace, key, result)
     return result
+
+
+_DIGEST_MEMO = "file_sha256.json"
+
+
+def file_digest(path: str | Path) -> str:
+    """SHA-256 of a file's bytes, memoised per (resolved path, size, mtime_ns).
+
+    The memo lives in ``<RSA_CACHE>/file_sha256.json``, so large inputs (NWB files,
+    checkpoints) are hashed once across processes; a file whose size or modification
+    time changed is hashed again. An unwritable cache only costs re-hashing.
+    """
+    path = Path(path).resolve()
+    st = path.stat()
+    key, stamp = str(path), [st.st_size, st.st_mtime_ns]
+    memo_path = config.work_cache_dir() / _DIGEST_MEMO
+
+    def read_memo() -> dict:
+        try:
+            memo = json.loads(memo_path.read_text())
+            return memo if isinstance(memo, dict) else {}
+        except (OSError, ValueError):
+            return {}
+
+    hit = read_memo().get(key)
+    if isinstance(hit, dict) and hit.get("stamp") == stamp and isinstance(hit.get("sha256"), str):
+        return hit["sha256"]
+    digest = hash_file(path)
+    try:  # re-read just before writing so that concurrent processes lose little
+        memo = read_memo()
+        memo[key] = {"stamp": stamp, "sha256": digest}
+        fileio.write_text_atomic(memo_path, json.dumps(memo, indent=1, sort_keys=True))
+    except OSError:
+        pass
+    return digest

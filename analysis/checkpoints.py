@@ -29,12 +29,10 @@ leaves a partial file).
 from __future__ import annotations
 
 import collections
-import hashlib
 import io
 import json
 import os
 import pickle
-import threading
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,7 +40,7 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import torch
 
-from . import config
+from . import cache, config
 
 __all__ = [
     "CheckpointEntry",
@@ -171,27 +169,11 @@ def get_entry(name: str) -> CheckpointEntry:
 # Locating and verifying
 # --------------------------------------------------------------------------------------
 
-_HASH_MEMO: dict[tuple[str, int, int], str] = {}
-_HASH_LOCK = threading.Lock()
 
 
 def file_sha256(path: Path) -> str:
-    """SHA-256 of a file, memoised per ``(resolved path, size, mtime_ns)``."""
-    path = Path(path).resolve()
-    st = path.stat()
-    key = (str(path), st.st_size, st.st_mtime_ns)
-    with _HASH_LOCK:
-        hit = _HASH_MEMO.get(key)
-    if hit is not None:
-        return hit
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    digest = h.hexdigest()
-    with _HASH_LOCK:
-        _HASH_MEMO[key] = digest
-    return digest
+    """SHA-256 of a file, memoised (see :func:`analysis.cache.file_digest`)."""
+    return cache.file_digest(path)
 
 
 def _what_to_do(entry: CheckpointEntry) -> str:
