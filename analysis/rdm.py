@@ -128,3 +128,169 @@ def score_models(model_rdms: np.ndarray, brain: np.ndarray) -> Scores:
     """tau-a of each model RDM with each brain RDM, averaged over the brain RDMs."""
     values = tau_a(model_rdms, brain)
     return Scores(mean=values.mean(axis=1), sd=values.std(axis=1), all=values)
+
+
+# --------------------------------------------------------------------------------------
+# Corrected protocol: all-trial RDMs, Spearman-Brown ceiling, Nili bounds across animals
+# --------------------------------------------------------------------------------------
+
+
+def _complete_patterns(means: np.ndarray) -> np.ndarray:
+    """Keep the cells finite in every condition (and every set) of ``(sets, conditions, cells)``."""
+    from .responses import complete_cells
+
+    keep = complete_cells(means)
+    if keep.sum() < 2:
+        raise ValueError(
+            f"only {int(keep.sum())} of {keep.size} cells have a valid trial in every condition; "
+            "need at least 2 for a correlation-distance RDM"
+        )
+    return means[..., keep]
+
+
+def mean_rdm(responses: np.ndarray) -> np.ndarray:
+    """RDM of the mean over **all** trials (corrected protocol), ``(1, n_pairs)``.
+
+    ``responses`` ``(trials, conditions, cells)`` with NaN for missing
+    presentations: each cell's mean is over its valid trials
+    (:func:`analysis.responses.trial_mean`); cells without a valid trial in some
+    condition are left out (:func:`analysis.responses.complete_cells`).
+    """
+    from .responses import trial_mean
+
+    return calc_rdms(_complete_patterns(trial_mean(responses)[None]))
+
+
+@dataclass(frozen=True)
+class SplitHalfCeiling:
+    """Split-half noise ceiling draws, ``(n_splits,)`` each.
+
+    ``raw``: tau-a between the RDMs of two disjoint trial halves (what the
+    original reported); ``corrected``: ``spearman_brown(raw)``, the estimated
+    agreement between two independent *all-trial* RDMs - the reliability of
+    the RDM that the corrected protocol scores models against.
+    """
+
+    raw: np.ndarray
+    corrected: np.ndarray
+
+    @property
+    def median(self) -> float:
+        return float(np.median(self.corrected))
+
+
+def split_half_ceiling_sb(responses: np.ndarray, n_splits: int, rng: np.random.Generator) -> SplitHalfCeiling:
+    """Spearman-Brown-corrected split-half ceiling of the all-trial RDM.
+
+    Each split divides the trials at random into two halves (``trials // 2``
+    and the rest), takes each cell's mean over its valid trials in each half,
+    keeps the cells finite in every condition of both halves, and compares the
+    two halves' correlation-distance RDMs with tau-a
+    (:func:`analysis.compare.tau_a`). The half-length agreement is stepped up
+    to full length with the Spearman-Brown formula ``2 t / (1 + t)``: exact
+    for Pearson correlations of parallel halves, an approximation for
+    Kendall's tau-a (a monotone, not linear, function of the underlying
+    correlation; for Gaussian data tau = (2/pi) arcsin r).
+
+    Note (classical test theory): the corrected value estimates the agreement
+    of two independent all-trial RDMs. The *true* RDM agrees with one all-trial
+    RDM by about the square root of that, so a perfect model can score above
+    this ceiling; it is a conservative reference, not a hard upper bound.
+    Returns ``raw`` and ``corrected`` per split.
+    """
+    from .responses import spearman_brown, trial_mean
+
+    r = np.asarray(responses, dtype=np.float64)
+    halves = half_splits(r.shape[0], n_splits, rng)
+    raw = np.empty(n_splits)
+    all_trials = np.arange(r.shape[0])
+    for i, first in enumerate(halves):
+        second = np.setdiff1d(all_trials, first)
+        pair = calc_rdms(_complete_patterns(np.stack([trial_mean(r[first]), trial_mean(r[second])])))
+        raw[i] = tau_a(pair[:1], pair[1:])[0, 0]
+    return SplitHalfCeiling(raw=raw, corrected=np.asarray(spearman_brown(raw)))
+
+
+def rank_mean_rdm(rdms: np.ndarray) -> np.ndarray:
+    """Group RDM for tau-a: the mean of the RDMs' ranks (ties averaged), ``(1, n_pairs)``.
+
+    The same pooling as rsatoolbox's ``pool_rdm(method="tau-a")`` (used by its
+    noise ceilings): only ranks matter to tau-a, so subjects with larger
+    dissimilarities do not dominate the group RDM. NaN columns stay NaN.
+    """
+    from scipy.stats import rankdata
+
+    rdms = np.atleast_2d(np.asarray(rdms, dtype=np.float64))
+    ranks = np.full_like(rdms, np.nan)
+    for i, v in enumerate(rdms):
+        ok = np.isfinite(v)
+        ranks[i, ok] = rankdata(v[ok])
+    return np.mean(ranks, axis=0, keepdims=True)
+
+
+@dataclass(frozen=True)
+class NiliBounds:
+    """Noise-ceiling bounds across subjects (Nili et al. 2014), tau-a.
+
+    ``upper``: mean over subjects of tau-a(subject RDM, group RDM of **all**
+    subjects) - no model can be expected to do better on average;
+    ``lower``: mean over subjects of tau-a(subject RDM, group RDM of the
+    **other** subjects) - what the group structure, estimated without the
+    subject, achieves. ``upper_each``/``lower_each``: ``(n_subjects,)``.
+    These bound the *mean over subjects* of a model's tau-a with each subject's
+    RDM (:func:`subject_scores`).
+    """
+
+    lower: float
+    upper: float
+    lower_each: np.ndarray
+    upper_each: np.ndarray
+
+
+def nili_bounds(subject_rdms: np.ndarray, weights: np.ndarray | None = None) -> NiliBounds:
+    """Nili lower/upper noise-ceiling bounds of ``(n_subjects, n_pairs)`` RDMs.
+
+    Experiment containers (one mouse and field of view each) are the subjects;
+    each subject RDM is :func:`mean_rdm` of its cells. Group RDMs are
+    :func:`rank_mean_rdm` (as in rsatoolbox). ``weights`` (``(n_subjects,)``
+    non-negative counts) lets a bootstrap over subjects reuse the distinct
+    subjects: a subject drawn ``w`` times counts ``w`` times in the group RDMs
+    and the averages, and its leave-one-out group RDM leaves out one copy
+    only (the other copies, being the same data, stay in - as rsatoolbox does
+    for a resampled set). Needs at least 2 subjects (with weight).
+    """
+    from scipy.stats import rankdata
+
+    x = np.atleast_2d(np.asarray(subject_rdms, dtype=np.float64))
+    n = x.shape[0]
+    w = np.ones(n) if weights is None else np.asarray(weights, dtype=np.float64)
+    if w.shape != (n,) or (w < 0).any():
+        raise ValueError(f"weights must be ({n},) non-negative; got {w}")
+    if w.sum() < 2:
+        raise ValueError(f"the Nili lower bound needs at least 2 subjects; got {w.sum():g}")
+    ranks = np.full_like(x, np.nan)
+    for i, v in enumerate(x):
+        ok = np.isfinite(v)
+        ranks[i, ok] = rankdata(v[ok])
+    total = (w[:, None] * ranks).sum(axis=0)
+    group = total / w.sum()
+    used = np.flatnonzero(w > 0)
+    others = np.stack([(total - ranks[i]) / (w.sum() - 1) for i in used])
+    upper_each = tau_a(x[used], group[None])[:, 0]
+    lower_each = np.array([tau_a(x[i], o[None])[0, 0] for i, o in zip(used, others)])
+    ww = w[used]
+    return NiliBounds(
+        lower=float(np.average(lower_each, weights=ww)),
+        upper=float(np.average(upper_each, weights=ww)),
+        lower_each=lower_each,
+        upper_each=upper_each,
+    )
+
+
+def subject_scores(model_rdms: np.ndarray, subject_rdms: np.ndarray) -> np.ndarray:
+    """tau-a of every model RDM with every subject RDM, ``(n_models, n_subjects)``.
+
+    The corrected score of a model is the mean over subjects (the quantity the
+    Nili bounds bound); a bootstrap over animals resamples the columns.
+    """
+    return tau_a(model_rdms, subject_rdms)

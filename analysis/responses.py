@@ -20,6 +20,7 @@ Original protocol (``../shared/reference/original-protocol.md``):
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Literal, Sequence
 
 import numpy as np
@@ -64,6 +65,7 @@ def scene_responses(
     n_images: int = N_SCENES,
     n_trials: int = N_SCENE_TRIALS,
     missing: Missing = "error",
+    latency: int = 0,
 ) -> np.ndarray:
     """Natural Scenes responses: summed events in a window after each presentation.
 
@@ -84,6 +86,11 @@ def scene_responses(
         What to do when an image has fewer than ``n_trials`` presentations:
         ``"error"`` raises (the original left such slots uninitialised);
         ``"nan"`` fills them with NaN.
+    latency:
+        Two-photon frames between a presentation's start and the start of its
+        window (0 in the original): the window is ``[start + latency,
+        start + latency + window)``. A window that starts at or after the last
+        frame holds no data and is NaN (whatever ``missing`` says).
 
     Returns
     -------
@@ -94,6 +101,8 @@ def scene_responses(
     _check_table(stim_table, ["frame", "start"])
     if window < 1:
         raise ValueError(f"window must be >= 1 frame; got {window}")
+    if latency < 0:
+        raise ValueError(f"latency must be >= 0 frames; got {latency}")
     n_cells, n_frames = events.shape
     # Cumulative sums make every window sum O(1): sum(t0..t1-1) = c[t1] - c[t0].
     csum = np.concatenate([np.zeros((n_cells, 1)), np.cumsum(events, axis=1)], axis=1)
@@ -106,9 +115,11 @@ def scene_responses(
                 f"image {image} has {len(starts)} presentations, fewer than the {n_trials} "
                 "required; pass missing='nan' to keep the others"
             )
-        starts = starts[:n_trials]
-        stops = np.minimum(starts + window, n_frames)
-        out[: len(starts), image, :] = (csum[:, stops] - csum[:, starts]).T
+        starts = starts[:n_trials] + int(latency)
+        inside = starts < n_frames
+        starts_in = starts[inside]
+        stops = np.minimum(starts_in + window, n_frames)
+        out[np.flatnonzero(inside), image, :] = (csum[:, stops] - csum[:, starts_in]).T
     return out
 
 
@@ -119,6 +130,7 @@ def movie_frame_responses(
     n_frames: int = N_MOVIE_FRAMES,
     n_repeats: int = N_MOVIE_REPEATS,
     missing: Missing = "error",
+    latency: int = 0,
 ) -> np.ndarray:
     """Natural Movie One responses: the event value at each movie frame's start.
 
@@ -134,19 +146,25 @@ def movie_frame_responses(
         Movie frames per repeat and repeats kept (the first ``n_repeats``).
     missing:
         ``"error"`` raises when a (repeat, frame) was never shown; ``"nan"`` fills NaN.
+    latency:
+        Shift in two-photon frames: the value read is the event at
+        ``start + latency`` (0 in the original). A shifted frame past the end
+        of the recording is a missing slot.
 
     Returns
     -------
     numpy.ndarray
         ``(n_repeats, n_frames, cells)`` float64.
     """
+    if latency < 0:
+        raise ValueError(f"latency must be >= 0 frames; got {latency}")
     events = _check_events(events)
     _check_table(stim_table, ["frame", "start", "repeat"])
     n_cells, n_tp = events.shape
     out = np.full((n_repeats, n_frames, n_cells), np.nan)
     frame = stim_table["frame"].to_numpy(dtype=np.int64)
     repeat = stim_table["repeat"].to_numpy(dtype=np.int64)
-    start = stim_table["start"].to_numpy(dtype=np.int64)
+    start = stim_table["start"].to_numpy(dtype=np.int64) + int(latency)
     keep = (repeat >= 0) & (repeat < n_repeats) & (frame >= 0) & (frame < n_frames) & (start < n_tp)
     out[repeat[keep], frame[keep], :] = events[:, start[keep]].T
     if missing == "error" and np.isnan(out).any():
@@ -178,13 +196,17 @@ def movie_responses(
     movie_bin: int = MOVIE_BIN,
     n_repeats: int = N_MOVIE_REPEATS,
     missing: Missing = "error",
+    latency: int = 0,
 ) -> np.ndarray:
     """Natural Movie One responses binned into ``900 / movie_bin`` conditions.
 
     Returns ``(n_repeats, 900 // movie_bin, cells)``: :func:`movie_frame_responses`
-    followed by :func:`bin_conditions`.
+    (with its ``latency`` shift) followed by :func:`bin_conditions`. A bin with a
+    missing frame is NaN (the mean propagates NaN: a bin is never averaged over
+    fewer frames than its siblings).
     """
-    frames = movie_frame_responses(events, stim_table, n_repeats=n_repeats, missing=missing)
+    frames = movie_frame_responses(events, stim_table, n_repeats=n_repeats, missing=missing,
+                                   latency=latency)
     return bin_conditions(frames, movie_bin)
 
 
@@ -196,3 +218,203 @@ def pool_neurons(tensors: Sequence[np.ndarray]) -> np.ndarray:
     if len(shapes) != 1:
         raise ValueError(f"sessions disagree on (trials, conditions): {sorted(shapes)}")
     return np.concatenate(tensors, axis=2)
+
+
+# --------------------------------------------------------------------------------------
+# Corrected protocol: cells matched across sessions, explicit missing data, reliability
+# --------------------------------------------------------------------------------------
+
+MatchRule = Literal["average", "concatenate"]
+
+
+@dataclass(frozen=True)
+class MatchedCells:
+    """Responses with each cell specimen counted once.
+
+    ``responses``: ``(trials, conditions, cells)`` float64 (NaN = no data);
+    ``cell_specimen_ids``: ``int64 (cells,)`` sorted ascending, the order of the
+    last axis; ``n_sessions``: ``int64 (cells,)`` sessions that imaged each cell.
+    """
+
+    responses: np.ndarray
+    cell_specimen_ids: np.ndarray
+    n_sessions: np.ndarray
+
+
+def match_cells(
+    tensors: Sequence[np.ndarray],
+    cell_ids: Sequence[np.ndarray],
+    *,
+    rule: MatchRule = "average",
+) -> MatchedCells:
+    """Merge sessions' responses so that a cell seen in several sessions counts once.
+
+    The original concatenated the neurons of all sessions (:func:`pool_neurons`),
+    so a cell imaged in sessions A, B and C (Natural Movie One is in all three)
+    entered the RDM up to three times. Here cells are matched by
+    ``cell_specimen_id`` (unique across containers in the Brain Observatory).
+
+    Rules (trials stay aligned: trial ``k`` always means "repeat ``k``"):
+
+    ``"average"`` (default)
+        Trial ``k`` of a cell is the NaN-aware mean of repeat ``k`` over the
+        sessions that imaged it -> ``(trials, conditions, n_unique)``. The
+        shape, and hence split-half procedures over trials, are those of one
+        session; with complete data a cell's trial mean equals the mean over all
+        its presentations (the same as concatenating), so the all-trial RDM is
+        the same under either rule. Chosen as the default because every cell
+        keeps the same number of trial slots, so random trial halves hold
+        disjoint presentations of every cell and are equally informative
+        whichever sessions imaged it.
+    ``"concatenate"``
+        Session ``s``'s trials fill slots ``s * trials .. (s + 1) * trials - 1``
+        -> ``(n_sessions_total * trials, conditions, n_unique)``; a cell not
+        imaged in a session has NaN there.
+
+    Parameters
+    ----------
+    tensors:
+        Per session ``(trials, conditions, cells_i)``; all with the same
+        ``(trials, conditions)``. NaN marks missing presentations.
+    cell_ids:
+        Per session ``(cells_i,)`` integer cell_specimen_ids, unique within a session.
+
+    Returns
+    -------
+    MatchedCells
+    """
+    if not tensors:
+        raise ValueError("no response tensors to match")
+    if len(tensors) != len(cell_ids):
+        raise ValueError(f"{len(tensors)} response tensors but {len(cell_ids)} id arrays")
+    shapes = {np.shape(t)[:2] for t in tensors}
+    if len(shapes) != 1:
+        raise ValueError(f"sessions disagree on (trials, conditions): {sorted(shapes)}")
+    valid_rules = ("average", "concatenate")
+    if rule not in valid_rules:
+        raise ValueError(f"unknown rule {rule!r}; valid rules: {', '.join(valid_rules)}")
+    ids = []
+    for i, (t, c) in enumerate(zip(tensors, cell_ids)):
+        c = np.asarray(c).astype(np.int64).ravel()
+        if np.ndim(t) != 3 or c.size != np.shape(t)[2]:
+            raise ValueError(f"session {i}: tensor {np.shape(t)} does not match {c.size} cell ids")
+        vals, counts = np.unique(c, return_counts=True)
+        if (counts > 1).any():
+            dup = vals[counts > 1]
+            raise ValueError(f"session {i}: cell_specimen_ids repeated within a session: {dup[:5].tolist()}")
+        ids.append(c)
+    unique = np.unique(np.concatenate(ids))
+    n_trials, n_cond = next(iter(shapes))
+    n_sessions = np.zeros(unique.size, np.int64)
+    if rule == "average":
+        total = np.zeros((n_trials, n_cond, unique.size))
+        count = np.zeros((n_trials, n_cond, unique.size))
+        for t, c in zip(tensors, ids):
+            t = np.asarray(t, dtype=np.float64)
+            col = np.searchsorted(unique, c)
+            ok = np.isfinite(t)
+            total[:, :, col] += np.where(ok, t, 0.0)
+            count[:, :, col] += ok
+            n_sessions[col] += 1
+        out = np.full_like(total, np.nan)
+        np.divide(total, count, out=out, where=count > 0)
+    else:
+        out = np.full((n_trials * len(tensors), n_cond, unique.size), np.nan)
+        for s, (t, c) in enumerate(zip(tensors, ids)):
+            col = np.searchsorted(unique, c)
+            out[s * n_trials:(s + 1) * n_trials][:, :, col] = np.asarray(t, dtype=np.float64)
+            n_sessions[col] += 1
+    return MatchedCells(out, unique, n_sessions)
+
+
+def trial_mean(responses: np.ndarray) -> np.ndarray:
+    """Mean over the valid (non-NaN) trials: ``(trials, conditions, cells)`` -> ``(conditions, cells)``.
+
+    A (condition, cell) with no valid trial is NaN (no RuntimeWarning, never 0).
+    """
+    r = np.asarray(responses, dtype=np.float64)
+    ok = np.isfinite(r)
+    n = ok.sum(axis=0)
+    out = np.full(r.shape[1:], np.nan)
+    np.divide(np.where(ok, r, 0.0).sum(axis=0), n, out=out, where=n > 0)
+    return out
+
+
+def complete_cells(means: np.ndarray) -> np.ndarray:
+    """Cells usable in a correlation-distance RDM: finite in every condition.
+
+    ``means``: ``(conditions, cells)`` or ``(sets, conditions, cells)`` (a cell
+    must be finite in every set) -> ``bool (cells,)``. The corrected protocol
+    drops the other cells (a condition with no valid trial for a cell leaves no
+    value to correlate) rather than imputing one.
+    """
+    m = np.asarray(means)
+    return np.isfinite(m.reshape(-1, m.shape[-1])).all(axis=0)
+
+
+def spearman_brown(r, factor: float = 2.0):
+    """Spearman-Brown prophecy: reliability of a measure ``factor`` times as long.
+
+    ``factor * r / (1 + (factor - 1) * r)``; e.g. a split-half correlation of 0.5
+    gives 2/3 for the full length. Exact for Pearson correlations of parallel
+    measurements (classical test theory); applied to other agreement measures
+    (Kendall's tau-a of RDMs) it is an approximation. Works element-wise on arrays.
+    """
+    r = np.asarray(r, dtype=np.float64)
+    out = factor * r / (1.0 + (factor - 1.0) * r)
+    return out if out.ndim else float(out)
+
+
+def _columnwise_pearson(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Pearson r of matching columns of ``(conditions, cells)`` arrays, ignoring NaN rows per column."""
+    ok = np.isfinite(a) & np.isfinite(b)
+    n = ok.sum(axis=0)
+    a0, b0 = np.where(ok, a, 0.0), np.where(ok, b, 0.0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ma, mb = a0.sum(0) / n, b0.sum(0) / n
+        da, db = np.where(ok, a0 - ma, 0.0), np.where(ok, b0 - mb, 0.0)
+        r = (da * db).sum(0) / np.sqrt((da**2).sum(0) * (db**2).sum(0))
+    r[n < 3] = np.nan
+    return r
+
+
+def split_half_reliability(
+    responses: np.ndarray, rng: np.random.Generator, n_splits: int = 20
+) -> np.ndarray:
+    """Spearman-Brown-corrected split-half reliability of each cell's tuning.
+
+    For each of ``n_splits`` random splits of the trials into two halves, the
+    Pearson correlation (across conditions) of the cell's two half-means; the
+    correlations are averaged over splits and corrected with
+    :func:`spearman_brown` (factor 2) to the reliability of the all-trial mean.
+    NaN for a cell with a constant half (e.g. silent) or fewer than 3 conditions
+    with data in both halves.
+
+    ``responses`` ``(trials, conditions, cells)`` -> ``(cells,)`` float64.
+    """
+    r = np.asarray(responses, dtype=np.float64)
+    n_trials = r.shape[0]
+    if n_trials < 2:
+        raise ValueError(f"need at least 2 trials for split halves; got {n_trials}")
+    if n_splits < 1:
+        raise ValueError(f"n_splits must be >= 1; got {n_splits}")
+    rs = np.empty((n_splits, r.shape[2]))
+    for i in range(n_splits):
+        perm = rng.permutation(n_trials)
+        h = n_trials // 2
+        rs[i] = _columnwise_pearson(trial_mean(r[perm[:h]]), trial_mean(r[perm[h:]]))
+    with np.errstate(invalid="ignore"):
+        mean_r = np.mean(rs, axis=0)
+    return spearman_brown(mean_r)
+
+
+def reliable_cells(
+    responses: np.ndarray,
+    threshold: float,
+    rng: np.random.Generator,
+    n_splits: int = 20,
+) -> np.ndarray:
+    """``bool (cells,)``: cells whose :func:`split_half_reliability` is >= ``threshold`` (NaN fails)."""
+    rel = split_half_reliability(responses, rng, n_splits)
+    with np.errstate(invalid="ignore"):
+        return np.nan_to_num(rel, nan=-np.inf) >= threshold

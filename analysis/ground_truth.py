@@ -1,0 +1,168 @@
+"""Ground truth: plant a known answer in the synthetic Brain Observatory and recover it.
+
+:func:`layer_plant` builds a :class:`analysis.synthetic.Plant` whose features are
+one layer of one checkpoint, computed on the very clips the analysis scores
+(``features.make_clips`` with the protocol's ``keep_aspect``), so the planted
+area's population is driven by that layer (``weight`` = share of drive
+variance, ``gain`` = response amplitude: higher is more reliable). The movie's
+60 clips are held for their 15 frames each (a piecewise-constant drive over
+the 900 frames).
+
+:func:`recover` runs the corrected protocol on a cache for one area and scores
+every layer of the given checkpoints with bootstrap intervals;
+:func:`check_recovery` states the two properties the pipeline must have:
+
+1. **best layer**: the planted (checkpoint, layer) has the highest score in the area;
+2. **reaches the ceiling**: the upper end of its score interval reaches the
+   lower Nili bound (point estimate) of the area's noise ceiling, i.e. the
+   planted model explains the data as well as the other animals do
+   (with a single subject the Spearman-Brown split-half ceiling of the pooled
+   RDM is used instead).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+import numpy as np
+import pandas as pd
+
+from . import config
+from .protocols import CORRECTED, Protocol, pool_subjects, subject_tensors
+from .synthetic import Plant
+
+STIMULUS_CLIP_FRAMES = 15
+
+
+def layer_features(checkpoint: str, layer: str, stimulus: str, template: np.ndarray, *,
+                   keep_aspect: bool = True, pad_value: float = 0.5) -> np.ndarray:
+    """Features of one layer on the clips of ``template``, ``float32 (n_clips, n_features)`` (cached)."""
+    from . import features
+
+    config.validate_choice("layer", layer, config.LAYERS)
+    clips = features.make_clips(template, stimulus, keep_aspect=keep_aspect, pad_value=pad_value)
+    key = features.clips_cache_key(template, stimulus, keep_aspect=keep_aspect, pad_value=pad_value)
+    return features.checkpoint_features(checkpoint, clips, key, layers=(layer,))[layer]
+
+
+def layer_plant(checkpoint: str, layer: str, area: str, *, weight: float = 1.0, gain: float = 1.0,
+                stimuli: Sequence[str] = config.STIMULI, protocol: Protocol = CORRECTED,
+                depths: tuple[int, ...] | None = None, n_dims: int = 256) -> Plant:
+    """A :class:`~analysis.synthetic.Plant`: ``area`` driven by ``layer`` of ``checkpoint``.
+
+    ``features`` is a callable of ``(stimulus, template)`` returning ``(items, k)``:
+    ``(118, k)`` for scenes (one clip per image); ``(900, k)`` for the movie (each
+    of the 60 clips' features repeated for its 15 frames). The features are
+    passed through :func:`rdm_preserving_projection` first.
+    """
+    config.validate_choice("area", area, config.AREAS)
+    wanted = tuple(stimuli)
+    config.validate_choices("stimulus", list(wanted), config.STIMULI)
+
+    def feats(stimulus: str, template: np.ndarray) -> np.ndarray | None:
+        if stimulus not in wanted:
+            return None
+        f = layer_features(checkpoint, layer, stimulus, template, keep_aspect=protocol.keep_aspect,
+                           pad_value=protocol.pad_value).astype(np.float64)
+        f = rdm_preserving_projection(f, n_dims)
+        if stimulus == "natural_movie_one":
+            f = np.repeat(f, STIMULUS_CLIP_FRAMES, axis=0)
+        return f
+
+    return Plant(area=area, features=feats, weight=weight, gain=gain, depths=depths)
+
+
+def rdm_preserving_projection(features: np.ndarray, n_dims: int = 256, seed: int = 0) -> np.ndarray:
+    """``(items, k)`` -> ``(items, n_dims)`` features whose inner products are the layer's correlations.
+
+    The synthetic generator standardises each planted feature column before its
+    random projection; on raw activations that would give silent units the
+    weight of active ones and plant a geometry the layer's RDM does not have.
+    Each item's pattern is centred and scaled to unit norm (its inner products
+    are then the Pearson correlations, i.e. 1 - the correlation-distance RDM)
+    and projected on ``n_dims`` random Gaussian directions (fixed ``seed``),
+    which preserves inner products in expectation. Caveat: for low-rank
+    features the columns' variances still differ (up to ~4x measured), so the
+    generator's standardisation still distorts the planted geometry somewhat.
+    """
+    f = np.asarray(features, dtype=np.float64)
+    f = f - f.mean(axis=1, keepdims=True)
+    norm = np.linalg.norm(f, axis=1, keepdims=True)
+    f = f / np.where(norm > 0, norm, 1.0)
+    proj = np.random.default_rng(seed).standard_normal((f.shape[1], n_dims)) / np.sqrt(n_dims)
+    return f @ proj
+
+
+@dataclass(frozen=True)
+class Recovery:
+    """Result of :func:`recover` for one area.
+
+    ``scores``: one row per (checkpoint, layer) with ``score, ci_low, ci_high``;
+    ``nili``: ``(lower, upper)`` point estimates (NaN with one subject);
+    ``nili_ci``: ``((lower_lo, lower_hi), (upper_lo, upper_hi))``;
+    ``sb_ceiling``: median Spearman-Brown split-half ceiling of the pooled RDM;
+    ``pooled_scores``: tau-a of each model with the pooled all-trial RDM.
+    """
+
+    area: str
+    scores: pd.DataFrame
+    nili: tuple[float, float]
+    nili_ci: tuple[tuple[float, float], tuple[float, float]]
+    sb_ceiling: float
+    n_subjects: int
+    n_cells: int
+
+
+def recover(boc: Any, stimulus: str, area: str, depth: int, checkpoints: Sequence[str], *,
+            protocol: Protocol = CORRECTED, seed: int = config.SEED, n_boot: int = 200,
+            n_splits: int = 20, level: float = 0.95, template: np.ndarray | None = None) -> Recovery:
+    """Score every layer of ``checkpoints`` against ``area`` under ``protocol`` with intervals.
+
+    Subjects are experiment containers (:func:`analysis.protocols.subject_tensors`);
+    scores are means over subjects of tau-a; intervals from
+    :func:`analysis.stats.bootstrap_scores` over stimuli and subjects.
+    """
+    from . import allen, rdm, stats
+
+    subjects = subject_tensors(boc, stimulus, area, depth, protocol, seed=seed)
+    subject_rdms = np.concatenate([rdm.mean_rdm(m.responses) for m in subjects.values()])
+    pooled = pool_subjects(subjects)
+    if template is None:
+        template = allen.load_template(boc, stimulus)
+    names, model_rdms = [], []
+    for ck in checkpoints:
+        for layer in config.LAYERS:
+            f = layer_features(ck, layer, stimulus, template, keep_aspect=protocol.keep_aspect,
+                               pad_value=protocol.pad_value)
+            model_rdms.append(rdm.calc_rdms(f))
+            names.append((ck, layer))
+    model_rdms = np.concatenate(model_rdms)
+    boot = stats.bootstrap_scores(model_rdms, subject_rdms, rdm.derive_rng(seed, stimulus, depth, area, "bootstrap"),
+                                  n_boot=n_boot)
+    lo, hi = boot.ci(level)
+    scores = pd.DataFrame({"checkpoint": [n[0] for n in names], "layer": [n[1] for n in names],
+                           "score": boot.point, "ci_low": lo, "ci_high": hi})
+    nlo, nhi = boot.nili_ci(level) if subject_rdms.shape[0] >= 2 else (np.full(2, np.nan), np.full(2, np.nan))
+    sb = rdm.split_half_ceiling_sb(pooled.responses, n_splits, rdm.derive_rng(seed, stimulus, depth, area, "ceiling"))
+    return Recovery(area=area, scores=scores, nili=(float(boot.nili_point[0]), float(boot.nili_point[1])),
+                    nili_ci=((float(nlo[0]), float(nhi[0])), (float(nlo[1]), float(nhi[1]))),
+                    sb_ceiling=sb.median, n_subjects=int(subject_rdms.shape[0]),
+                    n_cells=int(pooled.responses.shape[2]))
+
+
+def check_recovery(rec: Recovery, checkpoint: str, layer: str) -> dict[str, Any]:
+    """The two recovery properties (see the module docstring) and the numbers behind them."""
+    s = rec.scores
+    best = s.loc[s["score"].idxmax()]
+    row = s[(s.checkpoint == checkpoint) & (s.layer == layer)]
+    if row.empty:
+        raise ValueError(f"({checkpoint}, {layer}) was not scored; scored: {sorted(set(s.checkpoint))}")
+    row = row.iloc[0]
+    ceiling = rec.nili[0] if rec.n_subjects >= 2 else rec.sb_ceiling
+    return {
+        "best_checkpoint": best.checkpoint, "best_layer": best.layer,
+        "recovered_best": bool(best.checkpoint == checkpoint and best.layer == layer),
+        "score": float(row.score), "ci_low": float(row.ci_low), "ci_high": float(row.ci_high),
+        "ceiling": float(ceiling), "reaches_ceiling": bool(row.ci_high >= ceiling),
+    }
