@@ -69,6 +69,9 @@ BACK_CHAPTERS: tuple[str, ...] = ("chapters/conclusion.qmd", "references.qmd")
 #: Local copy of plotly.js that HTML pages load (copied from the plotly wheel).
 PLOTLY_ASSET: str = "assets/plotly.min.js"
 BUILD_DIR: str = "_build"
+#: Kernel options: only errors from the kernel's own logger (not its start-up chatter
+#: about local TCP transport), so a build log shows what the build did.
+KERNEL_ARGUMENTS: list[str] = ["--IPKernelApp.log_level=ERROR"]
 OUTPUT_DIR: str = "_book"
 #: Environment variables read inside chapter kernels.
 ENV_ROOT = "RSA_BOOK_ROOT"
@@ -662,7 +665,8 @@ def make_chapters(grid: Sequence[tuple[str, int]] | None = None, source: str = "
         with _kernel_env(root) as reads_log:
             try:
                 pm.execute_notebook(str(template), str(tmp), parameters=params, kernel_name="python3",
-                                    cwd=str(out_dir), progress_bar=False, log_output=False)
+                                    cwd=str(out_dir), progress_bar=False, log_output=False,
+                                    extra_arguments=KERNEL_ARGUMENTS)
             except pm.PapermillExecutionError as err:
                 tmp.unlink(missing_ok=True)
                 raise BookBuildError(
@@ -804,7 +808,7 @@ def execute_chapter(path: Path, root: Path, cache_dir: Path, log=print):
     t0 = time.time()
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     with _kernel_env(root) as reads_log:
-        client = NotebookClient(nb, timeout=1200, kernel_name="python3",
+        client = NotebookClient(nb, timeout=1200, kernel_name="python3", extra_arguments=KERNEL_ARGUMENTS,
                                 resources={"metadata": {"path": str(path.parent)}})
         try:
             client.execute()

@@ -130,11 +130,28 @@ def results_root() -> Path:
     return _env_path("RSA_RESULTS", PROJECT_ROOT / "results")
 
 
-def results_path(source: str, stimulus: str, depth: int, suffix: str = ".csv") -> Path:
-    """Path of one result table, ``results/<source>/<stimulus>_<depth><suffix>``."""
+#: Analysis protocols: the original study's, and the corrected one (see analysis.protocols).
+PROTOCOL_NAMES: tuple[str, ...] = ("original", "corrected")
+
+
+def results_path(source: str, stimulus: str, depth: int, suffix: str = ".csv",
+                 protocol: str = "original", kind: str = "scores") -> Path:
+    """Path of one result table.
+
+    ``results/<source>/<stimulus>_<depth><suffix>`` for the original protocol's scores;
+    other protocols add ``_<protocol>`` and the statistical tests table adds ``_tests``
+    to the stem (e.g. ``natural_scenes_175_corrected_tests.csv``).
+    """
     validate_choice("source", source, SOURCES)
     validate_choice("stimulus", stimulus, STIMULI)
-    return results_root() / source / f"{stimulus}_{int(depth)}{suffix}"
+    validate_choice("protocol", protocol, PROTOCOL_NAMES)
+    validate_choice("table kind", kind, ("scores", "tests"))
+    stem = f"{stimulus}_{int(depth)}"
+    if protocol != "original":
+        stem += f"_{protocol}"
+    if kind == "tests":
+        stem += "_tests"
+    return results_root() / source / f"{stem}{suffix}"
 
 
 def work_cache_dir() -> Path:
