@@ -22,12 +22,40 @@ Result tables (written by :mod:`analysis.pipeline`)
 depth, cre_line, area, row_type ("model" | "baseline" | "noise_ceiling"),
 species, seed, checkpoint, layer, pathway, score, score_sd, n_conditions,
 n_neurons, n_experiments`` and a provenance JSON beside it (same stem).
+Tables with inference add ``ci_low, ci_high`` (95 % bootstrap interval of the
+score; NaN when not run) and ``protocol``; the corrected protocol's table
+(``<stimulus>_<depth>_corrected.csv``, :func:`config.results_path` with
+``protocol="corrected"``) has a Spearman-Brown ``noise_ceiling`` row and
+``nili_lower``/``nili_upper`` rows per area. The tests table
+(``..._tests.csv``, ``kind="tests"``) has one row per area x test: ``area, test
+("layer" | "best_layer"), layer, layer_a, layer_b, mean_a, mean_b, difference
+(rat - treeshrew), ci_low, ci_high, p, p_seeds, p_fdr, significant`` plus
+``stimulus, depth, protocol, source``. Loading is tolerant: a table without
+interval columns or without a tests table renders without intervals or
+significance marks, and the chapter says so.
+
+Ground truth: ``results/<source>/ground_truth.csv`` (:func:`ground_truth_path`)
+with columns ``area, planted_checkpoint, planted_layer, best_layer, score,
+ci_low, ci_high, ceiling_low, ceiling_high, recovered`` (bool).
+
+Robustness chapter
+------------------
+``chapters/robustness.qmd`` (:data:`ROBUSTNESS_CHAPTER`) is ALWAYS in the
+chapter list, after the result chapters and before the conclusion, so chapter
+numbers and cross-references (``@sec-robustness``) do not depend on which
+tables exist. It compares the protocols for every grid cell that has a
+corrected table; when none (or only some) exist it says so in a note naming the
+missing files and the command that writes them. Reads of absent optional files
+are recorded too, so the chapter is re-executed as soon as they appear.
 
 Functions called from chapters
 ------------------------------
 :func:`load_results`, :func:`show_provenance`, :func:`show_results_figure`,
 :func:`show_results_text`, :func:`methods_counts_table`, :func:`conclusion_text`,
-:func:`show_summary_figure`, :func:`show_data_notice`, :func:`book_settings`.
+:func:`show_summary_figure`, :func:`show_data_notice`, :func:`book_settings`,
+:func:`load_tests`, :func:`show_tests_table`, :func:`show_protocol_changes`,
+:func:`show_robustness_figure`, :func:`show_robustness_text`,
+:func:`show_robustness_table`, :func:`show_ground_truth`.
 """
 
 from __future__ import annotations
@@ -66,6 +94,8 @@ SETTINGS_FILE: str = f"{RESULTS_CHAPTER_DIR}/_book.json"
 #: Chapters before and after the generated result chapters.
 FRONT_CHAPTERS: tuple[str, ...] = ("index.qmd", "chapters/background.qmd", "chapters/methods.qmd")
 BACK_CHAPTERS: tuple[str, ...] = ("chapters/conclusion.qmd", "references.qmd")
+#: The robustness chapter (original vs corrected protocol): after the result chapters.
+ROBUSTNESS_CHAPTER: str = "chapters/robustness.qmd"
 #: Local copy of plotly.js that HTML pages load (copied from the plotly wheel).
 PLOTLY_ASSET: str = "assets/plotly.min.js"
 BUILD_DIR: str = "_build"
@@ -167,21 +197,24 @@ def _record_read(path: Path) -> None:
 
 
 def load_results(source: str, stimulus: str, depth: int, cre_line: str | None = None,
-                 seed: int | None = None) -> tuple[pd.DataFrame, dict[str, Any]]:
+                 seed: int | None = None, protocol: str = "original") -> tuple[pd.DataFrame, dict[str, Any]]:
     """Read one result table and its provenance.
 
     Returns ``(table, provenance)``: the tidy table (``seed`` as nullable Int64,
-    empty strings for empty text fields) and the provenance dict. If ``cre_line``
-    or ``seed`` are given they must match what the table was computed with.
+    empty strings for empty text fields, ``ci_low``/``ci_high`` NaN and
+    ``protocol`` filled in when an older table lacks them) and the provenance
+    dict. If ``cre_line`` or ``seed`` are given they must match what the table
+    was computed with.
     """
-    path = config.results_path(source, stimulus, depth)
+    path = config.results_path(source, stimulus, depth, protocol=protocol)
     prov_path = path.with_suffix(".json")
+    _record_read(path)
     if not path.is_file():
         raise FileNotFoundError(
-            f"no result table for source={source!r}, stimulus={stimulus!r}, depth={depth}: "
-            f"{path} is missing; run the pipeline first (python -m analysis run ...)"
+            f"no {protocol}-protocol result table for source={source!r}, stimulus={stimulus!r}, "
+            f"depth={depth}: {path} is missing; run the pipeline first "
+            f"(python -m analysis run --stimulus {stimulus} --depth {depth} --protocol {protocol})"
         )
-    _record_read(path)
     table = pd.read_csv(path, dtype={"species": str, "checkpoint": str, "layer": str,
                                      "pathway": str, "area": str, "row_type": str})
     for col in ("species", "checkpoint", "layer", "pathway"):
@@ -189,6 +222,11 @@ def load_results(source: str, stimulus: str, depth: int, cre_line: str | None = 
             table[col] = table[col].fillna("")
     if "seed" in table:
         table["seed"] = pd.to_numeric(table["seed"], errors="coerce").astype("Int64")
+    for col in ("ci_low", "ci_high"):
+        if col not in table:
+            table[col] = np.nan
+    if "protocol" not in table:
+        table["protocol"] = protocol
     provenance: dict[str, Any] = {}
     if prov_path.is_file():
         _record_read(prov_path)
@@ -443,12 +481,16 @@ def show_conclusion() -> None:
 
 
 def show_results_figure(table: pd.DataFrame, provenance: dict[str, Any] | None = None,
-                        corrected: bool = False) -> None:
-    """Display the figure of one table (both renderings in one output bundle)."""
+                        corrected: bool = False, tests: pd.DataFrame | None = None) -> None:
+    """Display the figure of one table (both renderings in one output bundle).
+
+    With ``tests`` (the tests table of the same stimulus, depth and protocol)
+    significant rat-vs-treeshrew differences are marked.
+    """
     from analysis import figures
 
     provenance = provenance or {}
-    fig_df = figures.figure_data(table, corrected=corrected)
+    fig_df = figures.figure_data(table, corrected=corrected, tests=tests)
     stim = provenance.get("stimulus") or str(table["stimulus"].iloc[0])
     depth = provenance.get("depth") or int(table["depth"].iloc[0])
     cre = provenance.get("cre_line") or str(table["cre_line"].iloc[0])
@@ -467,6 +509,306 @@ def show_summary_figure(corrected: bool = False) -> None:
     sub = f"cre_line: {s['cre_line']}, source: {s['source']}" + (" (noise corrected)" if corrected else "")
     figures.show_figure(figures.plot_summary_static(summary, title, sub, corrected=corrected),
                         figures.plot_summary_interactive(summary, title, sub, corrected=corrected))
+
+
+# --------------------------------------------------------------------------------------
+# Inference, the corrected protocol and ground truth (optional tables)
+# --------------------------------------------------------------------------------------
+
+#: Columns of the ground-truth recovery table (written beside the result tables).
+GROUND_TRUTH_COLUMNS: tuple[str, ...] = (
+    "area", "planted_checkpoint", "planted_layer", "best_layer", "score", "ci_low", "ci_high",
+    "ceiling_low", "ceiling_high", "recovered",
+)
+#: Plain meaning of each protocol setting (the values themselves come from analysis.protocols).
+PROTOCOL_FIELDS: dict[str, str] = {
+    "match_cells": "cells imaged in several sessions matched by cell_specimen_id and counted once",
+    "match_rule": "how a matched cell's sessions are combined",
+    "missing": "missing presentations (error: refuse; nan: averaged over valid trials)",
+    "reliability_threshold": "split-half reliability filter on cells (None: off)",
+    "scene_latency": "frames skipped after each scene's onset (latency)",
+    "scene_window": "frames summed per scene presentation",
+    "movie_latency": "frames of latency for the movie",
+    "keep_aspect": "stimuli resized keeping their aspect ratio (padded, not squashed)",
+    "brain_rdms": "brain RDMs (halves: 100 random half-trial means; all_trials: one from all trials)",
+    "ceiling": "noise ceiling (split_half: raw half-vs-half; spearman_brown: corrected to full data)",
+    "nili_bounds": "Nili lower/upper ceiling bounds across animals (experiment containers)",
+}
+
+
+def _as_bool(series: pd.Series) -> pd.Series:
+    if series.dtype == bool:
+        return series
+    return series.astype(str).str.strip().str.lower().isin(("true", "1", "yes"))
+
+
+def load_tests(source: str, stimulus: str, depth: int, protocol: str = "original") -> pd.DataFrame | None:
+    """The tests table of one stimulus, depth and protocol, or None when it was not written.
+
+    ``significant`` is returned as bool; ``layer`` empty strings for best-layer rows.
+    """
+    path = config.results_path(source, stimulus, depth, protocol=protocol, kind="tests")
+    _record_read(path)
+    if not path.is_file():
+        return None
+    t = pd.read_csv(path, dtype={"area": str, "test": str, "layer": str, "layer_a": str, "layer_b": str})
+    for col in ("layer", "layer_a", "layer_b"):
+        if col in t:
+            t[col] = t[col].fillna("")
+    if "significant" in t:
+        t["significant"] = _as_bool(t["significant"])
+    for col, value in (("stimulus", stimulus), ("depth", int(depth)), ("protocol", protocol)):
+        if col not in t:
+            t[col] = value
+    return t
+
+
+def load_protocol(source: str, grid: Sequence[tuple[str, int]], protocol: str) -> dict[str, Any]:
+    """Every table of one protocol over a grid: ``{tables, tests, missing, missing_tests}``.
+
+    ``tables``/``tests``: lists over the grid cells that have a score table
+    (``tests`` entries None where no tests table exists); ``missing`` and
+    ``missing_tests``: the absent paths.
+    """
+    out: dict[str, Any] = {"tables": [], "tests": [], "missing": [], "missing_tests": [], "cells": []}
+    for stimulus, depth in grid:
+        path = config.results_path(source, stimulus, depth, protocol=protocol)
+        _record_read(path)
+        if not path.is_file():
+            out["missing"].append(path)
+            continue
+        table, _ = load_results(source, stimulus, depth, protocol=protocol)
+        tests = load_tests(source, stimulus, depth, protocol)
+        if tests is None:
+            out["missing_tests"].append(config.results_path(source, stimulus, depth, protocol=protocol,
+                                                            kind="tests"))
+        out["tables"].append(table)
+        out["tests"].append(tests)
+        out["cells"].append((stimulus, int(depth)))
+    return out
+
+
+def ground_truth_path(source: str) -> Path:
+    """``results/<source>/ground_truth.csv`` (the recovery table of the ground-truth check)."""
+    config.validate_choice("source", source, config.SOURCES)
+    return config.results_root() / source / "ground_truth.csv"
+
+
+def load_ground_truth(source: str) -> pd.DataFrame | None:
+    """The ground-truth recovery table, or None when it was not written."""
+    path = ground_truth_path(source)
+    _record_read(path)
+    if not path.is_file():
+        return None
+    t = pd.read_csv(path, dtype={"area": str, "planted_checkpoint": str, "planted_layer": str,
+                                 "best_layer": str})
+    missing = [c for c in GROUND_TRUTH_COLUMNS if c not in t]
+    if missing:
+        raise ValueError(f"{path} lacks columns {missing}; expected {', '.join(GROUND_TRUTH_COLUMNS)}")
+    t["recovered"] = _as_bool(t["recovered"])
+    return t
+
+
+def _rel(path: Path) -> str:
+    try:
+        return path.relative_to(config.results_root()).as_posix()
+    except ValueError:
+        return str(path)
+
+
+def inference_note(table: pd.DataFrame, tests: pd.DataFrame | None) -> str:
+    """A note when a table has no intervals or no tests table ("" when both are there)."""
+    has_ci = {"ci_low", "ci_high"} <= set(table.columns) and table[["ci_low", "ci_high"]].notna().any().any()
+    missing = []
+    if not has_ci:
+        missing.append("no bootstrap intervals (the table has no `ci_low`/`ci_high` values)")
+    if tests is None:
+        missing.append("no statistical tests (no tests table was written)")
+    if not missing:
+        return ""
+    return ('::: {.callout-note title="Inference not available"}\n'
+            f"This table carries {' and '.join(missing)}: the figures show the seed spread only, "
+            "without intervals or significance marks. Rerun the pipeline with inference to add them.\n:::\n")
+
+
+def tests_markdown(tests: pd.DataFrame | None, table: pd.DataFrame | None = None) -> str:
+    """Paragraph and table of the rat-vs-treeshrew tests of one stimulus and depth."""
+    parts = []
+    if table is not None:
+        note = inference_note(table, tests)
+        if note:
+            parts.append(note)
+    if tests is None or not len(tests):
+        return "\n".join(parts) or "*No tests table.*\n"
+    t = tests.copy()
+    t["significant"] = _as_bool(t["significant"])
+    layer_t, best_t = t[t["test"] == "layer"], t[t["test"] == "best_layer"]
+    sig_layer, sig_best = layer_t[layer_t["significant"]], best_t[best_t["significant"]]
+    rat_best = int((sig_best["difference"] > 0).sum())
+    parts.append(
+        f"Paired bootstrap tests of rat versus treeshrew (over stimuli and animals; "
+        f"Benjamini–Hochberg FDR over the {len(t)} tests of this table): the difference is "
+        f"significant at {len(sig_layer)} of {len(layer_t)} area × layer tests and at the best "
+        f"layers in {len(sig_best)} of {len(best_t)} areas ({rat_best} favouring the rat-trained "
+        f"networks, {len(sig_best) - rat_best} the treeshrew-trained ones).")
+    rows = []
+    for r in best_t.itertuples(index=False):
+        rows.append({"area": r.area, "best layer (rat)": f"`{r.layer_a}`",
+                     "best layer (treeshrew)": f"`{r.layer_b}`",
+                     "rat − treeshrew": f"{r.difference:.3f}",
+                     "95% interval": f"[{r.ci_low:.3f}, {r.ci_high:.3f}]",
+                     "p (FDR)": f"{r.p_fdr:.3g}", "significant": "yes" if r.significant else "no"})
+    if rows:
+        parts.append(markdown_table(pd.DataFrame(rows), align="lllrrrl"))
+    return "\n\n".join(parts) + "\n"
+
+
+def protocol_changes_markdown() -> str:
+    """Table of the settings that differ between the original and the corrected protocol."""
+    from analysis import protocols
+
+    o, c = protocols.ORIGINAL.as_dict(), protocols.CORRECTED.as_dict()
+    rows = [{"setting": f"`{k}`", "original": f"`{o[k]}`", "corrected": f"`{c[k]}`",
+             "meaning": PROTOCOL_FIELDS.get(k, "")}
+            for k in o if k != "name" and o[k] != c[k]]
+    same = [k for k in o if k != "name" and o[k] == c[k]]
+    text = (f"The corrected protocol changes {len(rows)} of the {len(o) - 1} settings of the "
+            "original one (`analysis.protocols`):\n\n" + markdown_table(pd.DataFrame(rows), align="llll"))
+    if same:
+        text += "\n\nUnchanged: " + ", ".join(f"`{k}` (`{o[k]}`)" for k in same) + "."
+    return text + "\n"
+
+
+def robustness_frame(source: str | None = None, grid: Sequence[tuple[str, int]] | None = None
+                     ) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """:func:`figures.robustness_data` of the book's grid and what is missing.
+
+    Returns ``(frame, info)``; ``info`` holds the :func:`load_protocol` results
+    (``original``, ``corrected``) for notes about absent tables.
+    """
+    from analysis import figures
+
+    if source is None or grid is None:
+        s = book_settings()
+        source = s["source"] if source is None else source
+        grid = s["grid"] if grid is None else grid
+    orig = load_protocol(source, grid, "original")
+    corr = load_protocol(source, grid, "corrected")
+    cells = set(corr["cells"])
+    keep = [i for i, cell in enumerate(orig["cells"]) if cell in cells]
+    frame = figures.robustness_data([orig["tables"][i] for i in keep], corr["tables"],
+                                    [orig["tests"][i] for i in keep], corr["tests"])
+    return frame, {"original": orig, "corrected": corr, "source": source, "grid": list(grid)}
+
+
+def _missing_note(info: dict[str, Any]) -> str:
+    corr = info["corrected"]
+    notes = []
+    if corr["missing"]:
+        listed = ", ".join(f"`{_rel(p)}`" for p in corr["missing"])
+        what = "any stimulus × depth of this build" if not corr["cells"] else \
+            f"{len(corr['missing'])} of {len(info['grid'])} stimulus × depth cells"
+        notes.append(f"No corrected-protocol result table exists for {what} ({listed}); "
+                     "run `python -m analysis run --stimulus S --depth D --protocol corrected` to "
+                     "write them, then rebuild the book.")
+    tests_missing = info["original"]["missing_tests"] + corr["missing_tests"]
+    if tests_missing:
+        notes.append("No tests table for " + ", ".join(f"`{_rel(p)}`" for p in tests_missing)
+                     + ": significance and intervals of the species difference are not shown there.")
+    if not notes:
+        return ""
+    return '::: {.callout-note title="Tables not available"}\n' + "\n\n".join(notes) + "\n:::\n"
+
+
+def robustness_markdown(source: str | None = None, grid: Sequence[tuple[str, int]] | None = None) -> str:
+    """The computed statements of which conclusions hold under both protocols (Markdown)."""
+    from analysis import figures
+
+    frame, info = robustness_frame(source, grid)
+    parts = [_missing_note(info)] if _missing_note(info) else []
+    statements = figures.robustness_conclusions(frame)
+    if not statements:
+        parts.append("*No stimulus × depth has tables under both protocols: nothing to compare yet.*")
+    else:
+        parts.append("\n".join(f"- {x}" for x in statements))
+        if is_synthetic(info["source"]):
+            parts.append(f"These are **{SYNTHETIC_NOTICE}**: they show what the comparison computes, "
+                         "not which conclusions hold for mouse visual cortex.")
+    return "\n\n".join(parts) + "\n"
+
+
+def robustness_table_markdown(source: str | None = None, grid: Sequence[tuple[str, int]] | None = None) -> str:
+    """Per stimulus x depth x area: best layers, difference and ceiling ratio under each protocol."""
+    frame, _ = robustness_frame(source, grid)
+    if not len(frame):
+        return "*No stimulus × depth has a corrected-protocol table yet.*\n"
+    rows = []
+    for r in frame.itertuples(index=False):
+        sig = "" if not r.tested else (" *" if bool(r.significant) else "")
+        ci = f" [{r.ci_low:.3f}, {r.ci_high:.3f}]" if np.isfinite(r.ci_low) else ""
+        rows.append({"stimulus": STIMULUS_LABELS.get(r.stimulus, r.stimulus), "depth": r.depth,
+                     "area": r.area, "protocol": r.protocol,
+                     "best layers (rat / treeshrew)": f"`{r.best_layer_rat}` / `{r.best_layer_treeshrew}`",
+                     "rat − treeshrew": f"{r.difference:.3f}{ci}{sig}",
+                     "score / ceiling (rat / treeshrew)": f"{r.ratio_rat:.0%} / {r.ratio_treeshrew:.0%}"})
+    return markdown_table(pd.DataFrame(rows), align="lrllllr") + \
+        "\n\n\\* significant after FDR (best-layer test); intervals are 95 % bootstrap intervals.\n"
+
+
+def ground_truth_markdown(source: str | None = None) -> str:
+    """The ground-truth recovery table and its computed summary, or a note when absent."""
+    source = source or book_settings()["source"]
+    t = load_ground_truth(source)
+    if t is None:
+        return ('::: {.callout-note title="Ground truth not available"}\n'
+                f"No ground-truth recovery table (`{_rel(ground_truth_path(source))}`) exists for this "
+                "build: the check that the pipeline recovers a planted layer has not been run here.\n:::\n")
+    reach = t["ci_high"] >= t["ceiling_low"]
+    text = (f"In {int(t['recovered'].sum())} of {len(t)} planted areas the pipeline recovered the "
+            f"planted layer as the best one, and in {int(reach.sum())} the upper end of the planted "
+            "layer's score interval reached the lower end of the noise-ceiling band.")
+    rows = [{"area": r.area, "planted": f"`{r.planted_checkpoint}` `{r.planted_layer}`",
+             "best layer found": f"`{r.best_layer}`", "score [95% interval]":
+             f"{r.score:.3f} [{r.ci_low:.3f}, {r.ci_high:.3f}]",
+             "ceiling band": f"[{r.ceiling_low:.3f}, {r.ceiling_high:.3f}]",
+             "recovered": "yes" if r.recovered else "no"} for r in t.itertuples(index=False)]
+    return text + "\n\n" + markdown_table(pd.DataFrame(rows), align="lllrrl") + "\n"
+
+
+def show_tests_table(tests: pd.DataFrame | None, table: pd.DataFrame | None = None) -> None:
+    """Display the tests of one stimulus and depth (or a note when there are none)."""
+    show_markdown(tests_markdown(tests, table))
+
+
+def show_protocol_changes() -> None:
+    show_markdown(protocol_changes_markdown())
+
+
+def show_robustness_text() -> None:
+    show_markdown(robustness_markdown())
+
+
+def show_robustness_table() -> None:
+    show_markdown(robustness_table_markdown())
+
+
+def show_ground_truth() -> None:
+    show_markdown(ground_truth_markdown())
+
+
+def show_robustness_figure() -> None:
+    """Display the side-by-side figure of the two protocols (or a note when there is nothing to show)."""
+    from analysis import figures
+
+    frame, info = robustness_frame()
+    if not len(frame):
+        show_markdown(_missing_note(info) or "*Nothing to compare.*\n")
+        return
+    s = book_settings()
+    title = "Rat − treeshrew at the best layers, original vs corrected protocol"
+    sub = f"cre_line: {s['cre_line']}, source: {s['source']}"
+    figures.show_figure(figures.plot_robustness_static(frame, title, sub),
+                        figures.plot_robustness_interactive(frame, title, sub))
 
 
 # --------------------------------------------------------------------------------------
@@ -499,19 +841,24 @@ def environment_key() -> str:
         except metadata.PackageNotFoundError:
             parts.append(f"{name}==none")
     here = Path(__file__).resolve().parent
-    for mod in ("book.py", "figures.py", "config.py", "__init__.py"):
+    for mod in ("book.py", "figures.py", "config.py", "protocols.py", "__init__.py"):
         p = here / mod
         parts.append(_file_sha(p) if p.is_file() else "none")
     return _sha("\n".join(parts))
 
 
 def _reads_hashes(paths: Iterable[str]) -> dict[str, str]:
-    return {p: _file_sha(Path(p)) for p in sorted(set(paths)) if Path(p).is_file()}
+    """Hash of every file read; ``""`` for a file looked for but absent (optional tables)."""
+    return {p: (_file_sha(Path(p)) if Path(p).is_file() else "") for p in sorted(set(paths))}
 
 
 def _reads_unchanged(reads: dict[str, str]) -> bool:
     for p, sha in reads.items():
-        if not Path(p).is_file() or _file_sha(Path(p)) != sha:
+        exists = Path(p).is_file()
+        if sha == "":
+            if exists:
+                return False
+        elif not exists or _file_sha(Path(p)) != sha:
             return False
     return True
 
@@ -592,8 +939,10 @@ def copy_plotly_asset(root: Path) -> Path:
 
 
 def chapter_list(grid: Sequence[tuple[str, int]]) -> list[str]:
-    """The book's chapters for a grid: front matter, one result chapter per cell, back matter."""
-    return list(FRONT_CHAPTERS) + [chapter_path(s, d) for s, d in grid] + list(BACK_CHAPTERS)
+    """The book's chapters for a grid: front matter, one result chapter per cell, the
+    robustness chapter (always; it notes missing corrected tables itself), back matter."""
+    return list(FRONT_CHAPTERS) + [chapter_path(s, d) for s, d in grid] + [ROBUSTNESS_CHAPTER] \
+        + list(BACK_CHAPTERS)
 
 
 def write_chapter_list(grid: Sequence[tuple[str, int]], root: Path) -> Path:

@@ -17,8 +17,16 @@ SEEDS = (1, 2, 3, 4, 5)
 
 
 def fabricate_table(stimulus: str = "natural_scenes", depth: int = 175, source: str = "synthetic",
-                    seed: int = 0, areas=config.AREAS, seeds=SEEDS) -> pd.DataFrame:
-    """A result table for one (source, stimulus, depth) with every column the pipeline writes."""
+                    seed: int = 0, areas=config.AREAS, seeds=SEEDS, protocol: str = "original",
+                    with_ci: bool = False, rat_boost: dict[str, float] | None = None) -> pd.DataFrame:
+    """A result table for one (source, stimulus, depth) with every column the pipeline writes.
+
+    ``protocol="corrected"`` adds ``nili_lower``/``nili_upper`` rows per area (lower
+    = ceiling - 0.05, upper = ceiling + 0.03); ``with_ci`` adds ``ci_low``/``ci_high``
+    (score - U(0.01, 0.03), score + U(0.01, 0.03)); ``rat_boost`` adds a constant to
+    every rat score of the named areas (known answers for species comparisons).
+    The scores themselves do not depend on ``protocol`` or ``with_ci``.
+    """
     rng = np.random.default_rng([seed, depth, config.STIMULI.index(stimulus)])
     rows = []
     common = dict(source=source, stimulus=stimulus, depth=depth, cre_line=config.CRE_LINE,
@@ -43,7 +51,61 @@ def fabricate_table(stimulus: str = "natural_scenes", depth: int = 175, source: 
                         score=float(rng.uniform(0.05, 0.35)),
                         score_sd=float(rng.uniform(0.005, 0.02)),
                     ))
-    return pd.DataFrame(rows)
+    table = pd.DataFrame(rows)
+    if rat_boost:
+        for area, boost in rat_boost.items():
+            sel = (table["area"] == area) & (table["species"] == "rat")
+            table.loc[sel, "score"] += boost
+    extra = np.random.default_rng([seed, depth, config.STIMULI.index(stimulus), 7])
+    if protocol == "corrected":
+        nc = table[table["row_type"] == "noise_ceiling"]
+        bounds = []
+        for r in nc.to_dict("records"):
+            for kind, delta in (("nili_lower", -0.05), ("nili_upper", 0.03)):
+                bounds.append(dict(r, row_type=kind, score=r["score"] + delta, score_sd=np.nan))
+        table = pd.concat([table, pd.DataFrame(bounds)], ignore_index=True)
+    if with_ci:
+        table["ci_low"] = table["score"] - extra.uniform(0.01, 0.03, len(table))
+        table["ci_high"] = table["score"] + extra.uniform(0.01, 0.03, len(table))
+    table["protocol"] = protocol
+    return table
+
+
+def fabricate_tests(table: pd.DataFrame, significant_areas=(), significant_layers=None) -> pd.DataFrame:
+    """A tests table for ``table`` in the pipeline's layout (known answers).
+
+    Means over seeds per area x layer give ``mean_a`` (rat), ``mean_b`` (treeshrew)
+    and ``difference``; the ``best_layer`` row uses each species' best layer of the
+    means. ``p`` is 1e-4 for the best-layer test of ``significant_areas`` and for
+    the layers in ``significant_layers`` (``{area: [layer, ...]}``), 0.6 elsewhere,
+    so exactly those rows are significant after FDR (Benjamini-Hochberg over the table).
+    """
+    from analysis import stats
+
+    significant_layers = significant_layers or {}
+    models = table[table["row_type"] == "model"]
+    means = models.groupby(["area", "species", "layer"])["score"].mean()
+    first = table.iloc[0]
+    rows = []
+    for area in [a for a in config.AREAS if a in set(models["area"])]:
+        ma, mb = means.loc[(area, "rat")], means.loc[(area, "treeshrew")]
+        for layer in config.LAYERS:
+            d = float(ma[layer] - mb[layer])
+            p = 1e-4 if layer in significant_layers.get(area, ()) else 0.6
+            rows.append(dict(area=area, test="layer", layer=layer, layer_a=layer, layer_b=layer,
+                             mean_a=float(ma[layer]), mean_b=float(mb[layer]), difference=d,
+                             ci_low=d - 0.02, ci_high=d + 0.02, p=p, p_seeds=p))
+        la, lb = str(ma.idxmax()), str(mb.idxmax())
+        d = float(ma.max() - mb.max())
+        p = 1e-4 if area in significant_areas else 0.6
+        rows.append(dict(area=area, test="best_layer", layer="", layer_a=la, layer_b=lb,
+                         mean_a=float(ma.max()), mean_b=float(mb.max()), difference=d,
+                         ci_low=d - 0.02, ci_high=d + 0.02, p=p, p_seeds=p))
+    out = stats.add_fdr(pd.DataFrame(rows))
+    for col in ("stimulus", "depth", "source"):
+        out[col] = first[col]
+    out["protocol"] = first.get("protocol", "original")
+    return out
 
 
 def fabricate_provenance(table: pd.DataFrame) -> dict:
@@ -66,11 +128,50 @@ def fabricate_provenance(table: pd.DataFrame) -> dict:
 
 
 def write_results(stimulus: str = "natural_scenes", depth: int = 175,
-                  source: str = "synthetic", seed: int = 0) -> Path:
-    """Write ``results/<source>/<stimulus>_<depth>.csv`` and ``.json`` under ``$RSA_RESULTS``."""
-    table = fabricate_table(stimulus, depth, source, seed)
-    path = config.results_path(source, stimulus, depth)
+                  source: str = "synthetic", seed: int = 0, protocol: str = "original",
+                  with_ci: bool = False, tests: bool = False, significant_areas=(),
+                  significant_layers=None, rat_boost=None) -> Path:
+    """Write ``config.results_path(source, stimulus, depth, protocol=protocol)`` and its ``.json``
+    under ``$RSA_RESULTS``; with ``tests`` also the tests table (:func:`fabricate_tests`)."""
+    table = fabricate_table(stimulus, depth, source, seed, protocol=protocol, with_ci=with_ci,
+                            rat_boost=rat_boost)
+    path = config.results_path(source, stimulus, depth, protocol=protocol)
     path.parent.mkdir(parents=True, exist_ok=True)
     table.to_csv(path, index=False)
-    path.with_suffix(".json").write_text(json.dumps(fabricate_provenance(table), indent=1))
+    prov = fabricate_provenance(table)
+    prov.update(protocol=protocol, n_boot=1000 if with_ci else 0)
+    path.with_suffix(".json").write_text(json.dumps(prov, indent=1))
+    if tests:
+        write_tests(table, significant_areas, significant_layers)
+    return path
+
+
+def write_tests(table: pd.DataFrame, significant_areas=(), significant_layers=None) -> Path:
+    """Write the tests table of ``table`` (:func:`fabricate_tests`) where the pipeline would."""
+    t = fabricate_tests(table, significant_areas, significant_layers)
+    first = table.iloc[0]
+    path = config.results_path(str(first["source"]), str(first["stimulus"]), int(first["depth"]),
+                               protocol=str(first.get("protocol", "original")), kind="tests")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    t.to_csv(path, index=False)
+    return path
+
+
+GROUND_TRUTH_COLUMNS = ("area", "planted_checkpoint", "planted_layer", "best_layer", "score", "ci_low",
+                        "ci_high", "ceiling_low", "ceiling_high", "recovered")
+
+
+def write_ground_truth(source: str = "synthetic") -> Path:
+    """A ground-truth recovery table (two planted areas: one recovered, one not)."""
+    rows = [
+        dict(area="VISp", planted_checkpoint="rat1", planted_layer="p1_res_block3",
+             best_layer="p1_res_block3", score=0.41, ci_low=0.36, ci_high=0.47, ceiling_low=0.44,
+             ceiling_high=0.52, recovered=True),
+        dict(area="VISam", planted_checkpoint="ts2", planted_layer="p2_res_block5",
+             best_layer="p2_res_block4", score=0.18, ci_low=0.12, ci_high=0.22, ceiling_low=0.30,
+             ceiling_high=0.38, recovered=False),
+    ]
+    path = config.results_root() / source / "ground_truth.csv"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pd.DataFrame(rows, columns=list(GROUND_TRUTH_COLUMNS)).to_csv(path, index=False)
     return path

@@ -16,6 +16,7 @@ import pytest
 from pypdf import PdfReader
 
 from analysis import book, config, pipeline
+from fabricate_results import fabricate_table, write_ground_truth, write_results, write_tests
 
 SOURCES = ["_quarto.yml", "index.qmd", "references.qmd", "references.bib", "chapters"]
 GRID = [("natural_scenes", 175)]
@@ -40,6 +41,11 @@ def built(tmp_path_factory, small_cache):
     mp.delenv("QUARTO_PROFILE", raising=False)
     pipeline.run(pipeline.RunConfig("natural_scenes", 175, checkpoint_names=("rat1", "rat2", "ts1", "ts2"),
                                     n_brain_rdms=20, n_splits=20), progress=False)
+    # FABRICATED corrected-protocol tables (scores + tests) for the robustness chapter, until
+    # the pipeline writes them (`--protocol corrected` with inference); the original protocol's
+    # table above is the real pipeline's, without a tests table (exercises the tolerant path).
+    write_results("natural_scenes", 175, protocol="corrected", with_ci=True, tests=True,
+                  significant_areas=("VISp",))
     logs: list[str] = []
     t0 = time.time()
     book.make_chapters(GRID, "synthetic", root=root, log=logs.append)
@@ -110,7 +116,7 @@ def test_chapter_list_follows_the_grid(built):
     cfg = book.load_book_config(root)
     chapters = book.book_chapters(cfg)
     assert chapters == list(book.FRONT_CHAPTERS) + ["chapters/results/natural_scenes_175.ipynb"] \
-        + list(book.BACK_CHAPTERS)
+        + ["chapters/robustness.qmd"] + list(book.BACK_CHAPTERS)
     assert (root / "chapters/results/natural_scenes_175.ipynb").is_file()
     assert "profile" in (root / "_quarto.yml").read_text() and "chapters:" not in \
         (root / "_quarto.yml").read_text().split("book:")[1].split("bibliography")[0]
@@ -123,7 +129,7 @@ def test_chapter_list_follows_the_grid(built):
 def test_pages_exist_with_navigation(built):
     pages = _html(built)
     assert {"index.html", "background.html", "methods.html", "natural_scenes_175.html",
-            "conclusion.html", "references.html"} <= set(pages)
+            "robustness.html", "conclusion.html", "references.html"} <= set(pages)
     for name, text in pages.items():
         assert 'href="natural_scenes_175.html"' in text, name
 
@@ -161,7 +167,8 @@ def test_citations_and_cross_references_resolved(built):
 
 def test_pdf_text_has_chapters_banner_and_resolved_citations(built):
     text = _pdf_text(built["pdf"])
-    for title in ("Preface", "Background", "Methods", "Natural Scenes, 175 µm", "Conclusion", "References"):
+    for title in ("Preface", "Background", "Methods", "Natural Scenes, 175 µm", "Robustness", "Conclusion",
+                  "References"):
         assert title in text, title
     flat = " ".join(text.split())
     assert "nothing here is a finding about mice" in flat
@@ -176,6 +183,57 @@ def test_synthetic_banner_and_computed_text(built):
     assert re.search(r"scores higher than the best layer of the treeshrew-trained networks in \d of 5 areas", res)
     conclusion = _html(built)["conclusion.html"]
     assert "These results come from synthetic data: nothing here is a finding about mice." in conclusion
+
+
+def test_robustness_chapter(built):
+    pages = _html(built)
+    rob = pages["robustness.html"]
+    assert rob.count("Plotly.newPlot") == 1 and 'id="fig-robustness"' in rob
+    assert '<script src="assets/plotly.min.js"></script>' in rob
+    assert "keep_aspect" in rob and "spearman_brown" in rob  # computed from analysis.protocols
+    assert re.search(r"rat &gt; treeshrew at the best layers in \d of 5 area × condition comparisons "
+                     r"under both protocols", rob)
+    assert "Significance cannot be compared in 5 of 5 comparisons" in rob  # no original tests table
+    assert "No tests table for" in rob and "natural_scenes_175_tests.csv" in rob
+    assert "Ground truth not available" in rob and "ground_truth.csv" in rob
+    assert "nothing here is a finding about mice" in rob
+    assert 'href="robustness.html#sec-robustness"' in pages["conclusion.html"]
+    # the result chapter shows the tolerant path: no intervals, no tests
+    assert "Inference not available" in pages["natural_scenes_175.html"]
+
+
+def test_book_helpers_tolerate_old_tables_and_show_tests(isolated_env):
+    write_results("natural_scenes", 275)  # old layout: no ci columns, no protocol, no tests
+    old = config.results_path("synthetic", "natural_scenes", 275)
+    t = __import__("pandas").read_csv(old).drop(columns=["protocol"])
+    t.to_csv(old, index=False)
+    table, _ = book.load_results("synthetic", "natural_scenes", 275)
+    assert table["ci_low"].isna().all() and set(table["protocol"]) == {"original"}
+    assert book.load_tests("synthetic", "natural_scenes", 275) is None
+    assert "Inference not available" in book.tests_markdown(None, table)
+    write_tests(fabricate_table("natural_scenes", 275, with_ci=True), significant_areas=("VISl", "VISam"),
+                significant_layers={"VISp": ["s1"]})
+    tests = book.load_tests("synthetic", "natural_scenes", 275)
+    assert tests["significant"].dtype == bool and int(tests["significant"].sum()) == 3
+    md = book.tests_markdown(tests, table)
+    assert "significant at 1 of 70 area × layer tests and at the best layers in 2 of 5 areas" in md
+    with pytest.raises(FileNotFoundError, match="--protocol corrected"):
+        book.load_results("synthetic", "natural_scenes", 275, protocol="corrected")
+    assert "Ground truth not available" in book.ground_truth_markdown("synthetic")
+    write_ground_truth("synthetic")
+    gt = book.ground_truth_markdown("synthetic")
+    assert "In 1 of 2 planted areas the pipeline recovered the planted layer" in gt
+    assert "and in 1 the upper end" in gt and "`p2_res_block4`" in gt
+    changes = book.protocol_changes_markdown()
+    assert "`keep_aspect` | `False` | `True`" in changes and "`match_cells`" in changes
+    grid = [("natural_scenes", 275)]
+    assert "No corrected-protocol result table exists for any stimulus × depth" in \
+        book.robustness_markdown("synthetic", grid)
+    write_results("natural_scenes", 275, protocol="corrected", with_ci=True, tests=True)
+    text = book.robustness_markdown("synthetic", grid)
+    assert "of 5 area × condition comparisons under both protocols" in text
+    assert "significant under both protocols in 0 of 5 comparisons (original: 2, corrected: 0)" in text
+    assert book.robustness_table_markdown("synthetic", grid).count("| Natural Scenes | 275 |") == 10
 
 
 # ---------------------------------------------------------------------------------------
@@ -211,6 +269,16 @@ def test_changed_result_table_re_executes_its_readers(built):
     executed = " ".join(m for m in logs if "executed" in m)
     assert "natural_scenes_175" in executed and "conclusion.qmd" in executed and "methods.qmd" in executed
     assert "background.qmd" not in executed
+
+
+def test_optional_table_appearing_re_executes_only_its_reader(built):
+    root, logs = built["root"], []
+    write_ground_truth("synthetic")  # was absent at the first build
+    book.make_chapters(GRID, "synthetic", root=root, log=logs.append)
+    book.render_offline(root, formats=("html",), log=logs.append)
+    executed = [m for m in logs if "executed" in m]
+    assert len(executed) == 1 and "chapters/robustness.qmd" in executed[0], logs
+    assert "planted areas the pipeline recovered the planted layer" in (root / "_book/robustness.html").read_text()
 
 
 def test_failing_cell_stops_the_build_naming_chapter_and_cell(built):

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from analysis import config, figures
-from fabricate_results import fabricate_table
+from fabricate_results import fabricate_table, fabricate_tests
 
 
 @pytest.fixture(scope="module")
@@ -127,3 +127,190 @@ def test_summary_renderings(table):
     figures.plot_summary_static(s, "t", "s")
     fig = figures.plot_summary_interactive(s, "t", "s", corrected=True)
     assert {t.name for t in fig.data} >= {"Rat (best layer)", "Treeshrew (best layer)"}
+
+
+# ---------------------------------------------------------------------------------------
+# intervals, significance marks, the Nili band (inference tables)
+
+
+@pytest.fixture(scope="module")
+def table_ci() -> pd.DataFrame:
+    return fabricate_table("natural_scenes", 175, with_ci=True)
+
+
+def test_figure_data_carries_median_intervals(table_ci):
+    fd = figures.figure_data(table_ci)
+    models = table_ci[table_ci["row_type"] == "model"]
+    for area, species, layer in [("VISp", "rat", "s1"), ("VISam", "treeshrew", "p2_res_block4")]:
+        m = models[(models["area"] == area) & (models["species"] == species) & (models["layer"] == layer)]
+        row = fd[(fd["area"] == area) & (fd["layer"] == layer) & (fd["species"] == species)].iloc[0]
+        assert row["ci_low"] == pytest.approx(np.median(m["ci_low"]))
+        assert row["ci_high"] == pytest.approx(np.median(m["ci_high"]))
+        assert row["sd"] == pytest.approx(np.std(m["score"], ddof=1))  # the error bar is still the seed SD
+    base = table_ci[(table_ci["row_type"] == "baseline") & (table_ci["area"] == "VISl")].iloc[0]
+    brow = fd[(fd["area"] == "VISl") & (fd["series"] == "Baseline")].iloc[0]
+    assert (brow["ci_low"], brow["ci_high"]) == pytest.approx((base["ci_low"], base["ci_high"]))
+    cor = figures.figure_data(table_ci, corrected=True)
+    denom = fd["area"].map(figures.noise_ceilings(table_ci).set_index("area")["median"])
+    np.testing.assert_allclose(cor["ci_high"].dropna(), (fd["ci_high"] / denom).dropna())
+
+
+def test_old_tables_without_intervals_draw_none(table):
+    fd = figures.figure_data(table)
+    assert fd["ci_low"].isna().all() and fd["ci_high"].isna().all()
+    assert not fd["series"].isin([figures.SIGNIFICANT, figures.BEST_SIGNIFICANT]).any()
+    nc = fd[fd["series"] == figures.NOISE_CEILING]
+    np.testing.assert_allclose(nc["band_low"], nc["value"] - nc["sd"])
+    assert set(nc["band"]) == {figures.BAND_SD}
+    fig = figures.plot_static(fd)
+    assert not any(t.get_text() == "*" for ax in fig.axes for t in ax.texts)
+
+
+def test_corrected_protocol_band_is_the_nili_bounds():
+    t = fabricate_table("natural_scenes", 175, protocol="corrected", with_ci=True)
+    nc = figures.noise_ceilings(t).set_index("area")
+    raw = t[t["row_type"] == "noise_ceiling"].set_index("area")["score"]
+    np.testing.assert_allclose(nc["low"], raw.loc[nc.index] - 0.05)
+    np.testing.assert_allclose(nc["high"], raw.loc[nc.index] + 0.03)
+    assert set(nc["band"]) == {figures.BAND_NILI}
+    fd = figures.figure_data(t)
+    assert set(fd.loc[fd["series"] == figures.NOISE_CEILING, "band"]) == {figures.BAND_NILI}
+    inter = figures.plot_interactive(fd)
+    assert any(t.name == f"Noise ceiling {figures.BAND_NILI}" for t in inter.data)
+
+
+def test_significance_marks_where_significant(table_ci):
+    tests = fabricate_tests(table_ci, significant_areas=("VISam",),
+                            significant_layers={"VISp": ["p1_res_block2", "out"], "VISl": ["s1"]})
+    assert int(tests["significant"].sum()) == 4
+    fd = figures.figure_data(table_ci, tests=tests)
+    marks = fd[fd["series"] == figures.SIGNIFICANT]
+    assert sorted(zip(marks["area"], marks["layer"])) == [("VISl", "s1"), ("VISp", "out"), ("VISp", "p1_res_block2")]
+    m = marks.set_index(["area", "layer"])
+    # between the rat and treeshrew markers of the pathway, above both (SD and interval)
+    assert m.loc[("VISp", "p1_res_block2"), "x"] == pytest.approx(3 + (-0.225 - 0.075) / 2)
+    assert m.loc[("VISp", "out"), "x"] == pytest.approx(8.0)
+    for (area, layer), r in m.iterrows():
+        d = fd[(fd["area"] == area) & (fd["layer"] == layer) & fd["species"].isin(config.SPECIES)
+               & (fd["series"] != figures.SIGNIFICANT)]
+        assert r["value"] > np.nanmax(np.r_[d["value"] + d["sd"], d["ci_high"]])
+        t = tests[(tests["area"] == area) & (tests["layer"] == layer)].iloc[0]
+        assert r["species"] == ("rat" if t["difference"] > 0 else "treeshrew")
+        assert r["colour"] == figures.SPECIES_COLOURS[r["species"]]
+    best = fd[fd["series"] == figures.BEST_SIGNIFICANT]
+    assert list(best["area"]) == ["VISam"]
+    static = figures.plot_static(fd)
+    stars = sum(t.get_text() == "*" for ax in static.axes for t in ax.texts)
+    assert stars == 3
+    assert [ax.get_title() for ax in static.axes[:5]] == ["VISl", "VISp", "VISpm", "VISal", "VISam *"]
+    inter = figures.plot_interactive(fd)
+    sig = [t for t in inter.data if t.name == figures.SIGNIFICANT]
+    assert sum(len(t.x) for t in sig) == 3
+    assert "VISam *" in [a.text for a in inter.layout.annotations]
+    assert any("95% interval" in (t.hovertemplate or "") for t in inter.data)
+
+
+# ---------------------------------------------------------------------------------------
+# robustness: original vs corrected protocol (known answers)
+
+CONDITIONS = [(s, d) for s in config.STIMULI for d in (175, 275)]
+ALL_RAT = {a: 1.0 for a in config.AREAS}
+TWO_RAT = {a: (1.0 if a in ("VISp", "VISl") else -1.0) for a in config.AREAS}
+
+
+@pytest.fixture(scope="module")
+def protocols_frame():
+    """Rat wins everywhere under the original protocol, only in VISp and VISl under the corrected.
+
+    Original: best-layer difference significant in VISp, VISl, VISam; corrected: in VISp only.
+    """
+    orig = [fabricate_table(s, d, protocol="original", with_ci=True, rat_boost=ALL_RAT) for s, d in CONDITIONS]
+    corr = [fabricate_table(s, d, protocol="corrected", with_ci=True, rat_boost=TWO_RAT) for s, d in CONDITIONS]
+    otests = [fabricate_tests(t, significant_areas=("VISp", "VISl", "VISam")) for t in orig]
+    ctests = [fabricate_tests(t, significant_areas=("VISp",)) for t in corr]
+    return figures.robustness_data(orig, corr, otests, ctests), orig, corr
+
+
+def test_robustness_data_rows_and_values(protocols_frame):
+    frame, orig, corr = protocols_frame
+    assert len(frame) == 2 * len(CONDITIONS) * len(config.AREAS)
+    assert list(frame["protocol"].iloc[:2]) == ["original", "corrected"]
+    r = frame[(frame["stimulus"] == "natural_scenes") & (frame["depth"] == 175) & (frame["area"] == "VISpm")]
+    o, c = r.iloc[0], r.iloc[1]
+    assert o["higher"] == "rat" and c["higher"] == "treeshrew"
+    models = orig[0][orig[0]["row_type"] == "model"]
+    means = models[models["area"] == "VISpm"].groupby(["species", "layer"])["score"].mean()
+    assert o["best_layer_rat"] == means.loc["rat"].idxmax()
+    assert o["difference"] == pytest.approx(means.loc["rat"].max() - means.loc["treeshrew"].max())
+    assert o["pathway_rat"] == config.layer_pathway(o["best_layer_rat"])
+    ceil = figures.noise_ceilings(corr[0]).set_index("area").loc["VISpm"]
+    assert c["ceiling"] == pytest.approx(ceil["median"]) and c["band"] == figures.BAND_NILI
+    assert c["ceiling_low"] == pytest.approx(ceil["median"] - 0.05)
+    assert c["ratio_rat"] == pytest.approx(c["score_rat"] / ceil["median"])
+    assert o["tested"] and o["ci_high"] == pytest.approx(o["difference"] + 0.02)
+
+
+def test_robustness_counts_and_statements(protocols_frame):
+    frame, _, _ = protocols_frame
+    k = figures.robustness_counts(frame)
+    assert k["n"] == 20 and k["n_conditions"] == 4 and k["one_protocol_only"] == 0
+    assert (k["rat_original"], k["rat_corrected"], k["rat_both"]) == (20, 8, 8)
+    assert (k["treeshrew_corrected"], k["treeshrew_both"], k["sign_flips"]) == (12, 0, 12)
+    assert (k["significant_original"], k["significant_corrected"], k["significant_both"]) == (12, 4, 4)
+    assert k["rat_significant_both"] == 4 and k["treeshrew_significant_both"] == 0
+    # a constant boost per area leaves each species' best layer where it was
+    assert k["same_best_rat"] == 20 and k["same_best_treeshrew"] == 20 and k["same_pathway_rat"] == 20
+    assert k["reach_original"] == 20 and k["reach_both"] >= 8
+    text = figures.robustness_conclusions(frame)
+    assert len(text) == 4
+    assert text[0].startswith("Sign of the species difference: rat > treeshrew at the best layers in 8 of 20 "
+                              "area × condition comparisons under both protocols (original: 20, corrected: 8)")
+    assert "the sign differs between the protocols in 12" in text[0]
+    assert "significant under both protocols in 4 of 20 comparisons (original: 12, corrected: 4)" in text[1]
+    assert "rat > treeshrew and significant under both in 4" in text[1]
+    assert "best layer is the same under both protocols in 20 of 20" in text[2]
+    assert "in 20 of 20 comparisons under the original protocol" in text[3]
+
+
+def test_robustness_without_tests_or_with_missing_conditions():
+    orig = [fabricate_table(s, d, rat_boost=ALL_RAT) for s, d in CONDITIONS]
+    corr = [fabricate_table("natural_scenes", 175, protocol="corrected", rat_boost=TWO_RAT)]
+    frame = figures.robustness_data(orig, corr, None, [None])
+    assert not frame["tested"].any() and frame["significant"].isna().all()
+    assert frame["basis"].str.contains("seed medians").all()
+    k = figures.robustness_counts(frame)
+    assert k["n"] == 5 and k["one_protocol_only"] == 15 and k["rat_both"] == 2
+    text = figures.robustness_conclusions(frame)
+    assert "Significance cannot be compared in 5 of 5 comparisons" in text[1]
+    assert text[-1].startswith("15 area × condition comparisons have a table under one protocol only")
+    # medians, not means, without a tests table
+    models = orig[0][orig[0]["row_type"] == "model"]
+    med = models[models["area"] == "VISp"].groupby(["species", "layer"])["score"].median()
+    row = frame[(frame["protocol"] == "original") & (frame["stimulus"] == "natural_scenes")
+                & (frame["depth"] == 175) & (frame["area"] == "VISp")].iloc[0]
+    assert row["best_layer_rat"] == med.loc["rat"].idxmax()
+    assert figures.robustness_conclusions(figures.robustness_data(orig, [], None, None)) == []
+
+
+def test_robustness_renderings(protocols_frame):
+    frame, _, _ = protocols_frame
+    static = figures.plot_robustness_static(frame, "t", "s")
+    stars = sum(t.get_text() == "*" for ax in static.axes for t in ax.texts)
+    assert stars == int(frame["significant"].fillna(False).sum()) == 16
+    inter = figures.plot_robustness_interactive(frame, "t", "s")
+    assert {t.name for t in inter.data} == {"Original protocol", "Corrected protocol"}
+    assert sum(list(t.text).count("*") for t in inter.data) == 16
+    assert "FDR-adjusted p" in inter.data[0].hovertemplate
+
+
+def test_summary_carries_best_layer_intervals_and_band():
+    t = fabricate_table("natural_scenes", 175, protocol="corrected", with_ci=True)
+    s = figures.summary_data(t)
+    models = t[t["row_type"] == "model"]
+    r = s[(s["area"] == "VISp") & (s["species"] == "rat")].iloc[0]
+    m = models[(models["area"] == "VISp") & (models["species"] == "rat") & (models["layer"] == r["best_layer"])]
+    assert r["ci_high"] == pytest.approx(np.median(m["ci_high"]))
+    assert r["ceiling_low"] == pytest.approx(r["noise_ceiling"] - 0.05)
+    fig = figures.plot_summary_interactive(s, corrected=True)
+    assert any(t.name == "Rat (best layer) 95% interval" for t in fig.data)
+    figures.plot_summary_static(s, corrected=True)
