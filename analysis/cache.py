@@ -32,7 +32,7 @@ log = logging.getLogger(__name__)
 CODE_VERSIONS: dict[str, str] = {
     "features": "1",
     "responses": "1",
-    "brain_rdms": "1",
+    "brain_rdms": "2",
     "model_rdms": "2",  # 2: BLAS correlation RDMs (compare.correlation_rdms)
     "stimuli": "1",
 }

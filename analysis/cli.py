@@ -11,7 +11,7 @@ Commands
 
 Environment variables: ``RSA_DATA``, ``RSA_CHECKPOINTS``, ``RSA_CACHE``,
 ``RSA_RESULTS`` (see :mod:`analysis.config`); ``RSA_DOWNLOAD=1`` is the same as
-``--download``.
+``--download``; ``RSA_DASK_SCHEDULER`` is the default of ``--dask``.
 """
 
 from __future__ import annotations
@@ -31,10 +31,13 @@ examples:
   python -m analysis run --stimulus natural_scenes --depth 175
   python -m analysis run --stimulus natural_movie_one --depth 275 --source allen --download
   python -m analysis results --stimuli natural_scenes natural_movie_one --depths 175 275 375
+  python -m analysis run --stimulus natural_movie_one --depth 175 --movie-bin 1 --jobs 2
+  python -m analysis run --stimulus natural_scenes --depth 175 --dask tcp://scheduler:8786
 
 environment: RSA_DATA (data root, default data/), RSA_CHECKPOINTS (checkpoint folder searched
 first), RSA_CACHE (cache, default .cache/), RSA_RESULTS (tables, default results/),
-RSA_DOWNLOAD=1 (allow downloads from the Allen Institute and the checkpoint host).
+RSA_DOWNLOAD=1 (allow downloads from the Allen Institute and the checkpoint host),
+RSA_DASK_SCHEDULER (Dask scheduler address, the default of --dask).
 """
 
 
@@ -63,7 +66,13 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
                    help="checkpoint names (default: all ten, e.g. rat1 ... ts5)")
     p.add_argument("--download", action="store_true", default=os.environ.get("RSA_DOWNLOAD") == "1",
                    help="allow downloads (Allen data, checkpoints) where the network exists")
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--jobs", type=int, default=1,
+                   help="local worker processes for independent work (areas, checkpoints, scores); "
+                        "-1 = all cores (default 1)")
+    p.add_argument("--dask", default=None, metavar="ADDRESS",
+                   help="Dask scheduler address (tcp://host:8786): run the independent work on that "
+                        "cluster through joblib's Dask backend (default: $RSA_DASK_SCHEDULER, else local)")
+    p.add_argument("--quiet", action="store_true", help="no progress messages")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -137,7 +146,7 @@ def _cmd_run(args: argparse.Namespace, grid: Sequence[tuple[str, int]]) -> int:
         ensure_synthetic(sorted({d for _, d in grid}))
     for cfg in configs:
         t0 = time.perf_counter()
-        path = pipeline.run(cfg, progress=not args.quiet)
+        path = pipeline.run(cfg, progress=not args.quiet, jobs=args.jobs, dask=args.dask)
         print(f"wrote {path} ({time.perf_counter() - t0:.1f} s)")
     return 0
 

@@ -51,7 +51,12 @@ an O(m) counting-sort scatter in the secondary's precomputed order), which also
 yields ``n3``.  The discordant pairs ``n_d`` are then the inversions of the
 secondary's ranks in that order, counted with a Fenwick tree over the
 secondary's ``k`` distinct values (tiny and cache-resident for categorical
-model RDMs; measured faster than a merge sort even for ``k = m``).  Cost:
+model RDMs; measured faster than a merge sort even for ``k = m``).  When both
+RDMs are untied (continuous, e.g. per-frame model vs brain RDMs) the ranks are
+permutations and the Fenwick tree is replaced by a bitset of the values seen
+(m/8 bytes) plus a Fenwick tree over its 64-bit words (m/64 entries), counting
+within a word by popcount: both stay cache-resident at m = 404,550 where a
+tree over all m values (1.6 MB) does not (~2-4x faster per pair).  Cost:
 O(m log m) per RDM plus O(m log k) per pair.  The set with fewer RDMs is ranked
 up front and kept; the RDMs of the other set are streamed, in parallel over
 ``n_threads`` numba threads, each ranked once into per-thread scratch (allocated
@@ -72,7 +77,7 @@ from typing import Any
 import numba
 import numpy as np
 
-__all__ = ["tau_a", "tau_a_rsatoolbox", "rdm_vectors"]
+__all__ = ["tau_a", "tau_a_rsatoolbox", "rdm_vectors", "correlation_rdms"]
 
 _RADIX_BITS = 11
 _SMALL_RUN = 32  # runs sharing a bucket up to this long: insertion sort
@@ -328,12 +333,62 @@ def _inversions(values, order, k, tree):
     return inv
 
 
+@_jit(inline="always")
+def _popcount(x):
+    """Number of set bits of a uint64 (SWAR)."""
+    x = x - ((x >> np.uint64(1)) & np.uint64(0x5555555555555555))
+    x = (x & np.uint64(0x3333333333333333)) + ((x >> np.uint64(2)) & np.uint64(0x3333333333333333))
+    x = (x + (x >> np.uint64(4))) & np.uint64(0x0F0F0F0F0F0F0F0F)
+    return np.int64((x * np.uint64(0x0101010101010101)) >> np.uint64(56))
+
+
 @_jit()
-def _pair_numerator(rp, pp, srp, kp, tp, rs, ps, srs, ks, ts, seq, buf, off):
+def _inversions_perm(values, order, words, tree):
+    """Inversions of values[order[i]] when ``values`` is a permutation of 0..m-1 (no ties).
+
+    A bitset of the values seen so far (one bit per value, m/8 bytes) and a Fenwick
+    tree over its 64-bit words (m/64 entries): both stay in L1/L2 cache where a
+    Fenwick tree over all m values (4m bytes) does not, which makes this ~2-4x
+    faster than :func:`_inversions` for continuous RDMs (measured at m = 404,550).
+    words: >= m/64 + 1 uint64 scratch; tree: >= m/64 + 2 int32 scratch.
+    """
+    m = values.shape[0]
+    nw = (m + 63) >> 6
+    for i in range(nw + 1):
+        words[i] = 0
+    for i in range(nw + 2):
+        tree[i] = 0
+    one = np.uint64(1)
+    full = ~np.uint64(0)
+    inv = 0
+    for i in range(m):
+        v = values[order[i]]
+        w = v >> 6
+        b = np.uint64(v & 63)
+        s = 0  # previous values <= v: whole words below w, then bits <= b of word w
+        j = w
+        while j > 0:
+            s += tree[j]
+            j -= j & (-j)
+        mask = full if b == np.uint64(63) else (one << (b + one)) - one
+        s += _popcount(words[w] & mask)
+        inv += i - s
+        words[w] |= one << b
+        j = w + 1
+        while j <= nw:
+            tree[j] += 1
+            j += j & (-j)
+    return inv
+
+
+@_jit()
+def _pair_numerator(rp, pp, srp, kp, tp, rs, ps, srs, ks, ts, seq, buf, off, words):
     """n_concordant - n_discordant of one pair; p = primary (more levels), s = secondary."""
     m = rp.shape[0]
     n3 = 0
-    if kp == m:  # primary untied: secondary ranks in primary order, no joint ties
+    if kp == m and ks == m:  # both untied (continuous RDMs): ranks are permutations
+        nd = _inversions_perm(rs, pp, words, buf)
+    elif kp == m:  # primary untied: secondary ranks in primary order, no joint ties
         nd = _inversions(rs, pp, ks, buf)
     else:
         for pos in range(m):
@@ -377,17 +432,18 @@ def _tau_stream(x, bits, ra, pa, sra, ka, ta, out, n_threads):
         k2 = np.empty(m, np.uint64)
         hist = np.empty((2, 1 << _RADIX_BITS), np.int64)
         seq = np.empty(m, np.int32)
-        buf = np.empty(m + 1, np.int32)
+        buf = np.empty(m + 2, np.int32)
+        words = np.empty((m >> 6) + 2, np.uint64)
         off = np.empty(m, np.int32)
         for r in range(t, ns, n_threads):
             kr, tr = _rank_one(x[r], bits[r], rr, pr, sr, k1, k2, hist)
             for i in range(na):
                 if kr >= ka[i]:
                     num = _pair_numerator(rr, pr, sr, kr, tr,
-                                          ra[i], pa[i], sra[i], ka[i], ta[i], seq, buf, off)
+                                          ra[i], pa[i], sra[i], ka[i], ta[i], seq, buf, off, words)
                 else:
                     num = _pair_numerator(ra[i], pa[i], sra[i], ka[i], ta[i],
-                                          rr, pr, sr, kr, tr, seq, buf, off)
+                                          rr, pr, sr, kr, tr, seq, buf, off, words)
                 out[r, i] = np.float64(num) / np.float64(n0)
 
 
@@ -539,3 +595,36 @@ def tau_a_rsatoolbox(a: Any, b: Any) -> np.ndarray:
         return RDMs(dissimilarities=rdm_vectors(x))
 
     return np.asarray(compare(as_rdms(a), as_rdms(b), method="tau-a"), dtype=np.float64)
+
+
+# --------------------------------------------------------------------------------------
+# Correlation-distance RDMs (BLAS)
+# --------------------------------------------------------------------------------------
+
+
+def correlation_rdms(patterns: Any) -> np.ndarray:
+    """Correlation-distance RDMs, as rsatoolbox's ``calc_rdm(method="correlation")``, via BLAS.
+
+    ``patterns``: ``(conditions, channels)`` or ``(n_sets, conditions, channels)``; returns
+    ``(n_sets, n_pairs)`` float64 upper triangles in rsatoolbox order. Same formula as
+    rsatoolbox 0.3.2 (``calc_rdm_correlation``: remove each condition's mean over channels,
+    scale to unit norm, ``1 - X X^T``, upper triangle), but the product is a BLAS matrix
+    multiplication instead of ``np.einsum('ik,jk')`` (a plain loop): ~20x faster at
+    900 conditions x 16,384 features (9.4 s -> ~0.4 s on one core), equal to rsatoolbox to
+    float rounding (~1e-15; tested to 1e-12).
+    """
+    x = np.asarray(patterns, dtype=np.float64)
+    if x.ndim == 2:
+        x = x[None]
+    if x.ndim != 3:
+        raise ValueError(f"patterns must be (conditions, channels) or (sets, conditions, channels); got {x.shape}")
+    if x.shape[1] < 3:
+        raise ValueError(f"need at least 3 conditions for an RDM; got {x.shape[1]}")
+    n = x.shape[1]
+    iu = np.triu_indices(n, k=1)
+    out = np.empty((x.shape[0], iu[0].size), np.float64)
+    for i, p in enumerate(x):
+        ma = p - p.mean(axis=1, keepdims=True)
+        ma /= np.sqrt(np.einsum("ij,ij->i", ma, ma))[:, None]
+        out[i] = 1.0 - (ma @ ma.T)[iu]
+    return out

@@ -15,6 +15,16 @@ CPU-only, and it is what a ``resize(frame, (64, 64), anti_aliasing=True)`` call 
 frame does, including the /255 scaling. (``torch.nn.functional.interpolate(antialias=True)``
 uses a different, triangle-kernel filter and gives slightly different pixels.)
 
+Per-frame movie (``movie_bin``): every layer keeps the time axis (kernel 5, pad 2,
+stride 1 in time: 15 output steps for a 15-frame clip), so the 60 consecutive clips of
+the movie give 60 x 15 = 900 per-frame feature vectors, frame ``15k + t`` being time
+step ``t`` of clip ``k`` (each frame seen with the context of its own clip, as in the
+original). A condition of ``movie_bin`` frames is the mean of its frames' features;
+``movie_bin=15`` is exactly the original protocol (the time average of each clip,
+computed by the same ``mean(dim=2)``), ``movie_bin=1`` gives 900 per-frame conditions.
+Bins that straddle clips (e.g. 30, 45, or 6) are averaged across the clip boundary.
+The pixel baseline is binned the same way.
+
 Shapes: clips ``(n_clips, 3, 15, 64, 64)`` float32 in [0, 1], un-normalised; features
 ``(n_clips, n_features)`` float32 with ``n_features`` = 32,768 for ``s1`` (128 x 16 x 16) and
 16,384 (64 x 16 x 16) for every residual block and ``out``; pixel features
@@ -37,11 +47,13 @@ __all__ = [
     "CLIP_LEN",
     "FRAME_SIZE",
     "make_clips",
+    "clips_from_frames",
     "clips_cache_key",
     "pixel_features",
     "extract_features",
     "checkpoint_features",
     "feature_size",
+    "check_movie_bin",
 ]
 
 #: Frames per clip (0.5 s at 30 fps).
@@ -111,7 +123,14 @@ def make_clips(
         raise ValueError(f"pad_value must lie in [0, 1], got {pad_value}")
     frames = np.stack([_resize_frame(f, keep_aspect, pad_value) for f in template])
     np.clip(frames, 0.0, 1.0, out=frames)  # bilinear interpolation stays in range; belt and braces
-    t = torch.from_numpy(frames)  # (n_frames, 64, 64)
+    return clips_from_frames(frames, stimulus)
+
+
+def clips_from_frames(frames: np.ndarray, stimulus: str) -> torch.Tensor:
+    """Clips ``(n_clips, 3, 15, 64, 64)`` from resized frames ``(n_frames, 64, 64)`` float32
+    (the last step of :func:`make_clips`; lets the pipeline cache the 64x64 frames only)."""
+    config.validate_choice("stimulus", stimulus, config.STIMULI)
+    t = torch.from_numpy(np.ascontiguousarray(frames, dtype=np.float32))  # (n_frames, 64, 64)
     if stimulus == _SCENES:
         clips = t[:, None, None, :, :].expand(-1, 3, CLIP_LEN, -1, -1)
     else:
@@ -133,13 +152,40 @@ def _as_tensor(clips: torch.Tensor | np.ndarray) -> torch.Tensor:
     return t.float()
 
 
-def pixel_features(clips: torch.Tensor | np.ndarray) -> np.ndarray:
+def check_movie_bin(movie_bin: int | None, n_clips: int, clip_len: int) -> int | None:
+    """Validate ``movie_bin`` against ``n_clips`` clips of ``clip_len`` frames; returns it
+    (``None`` = one condition per clip, the time average)."""
+    if movie_bin is None:
+        return None
+    n_frames = n_clips * clip_len
+    if isinstance(movie_bin, bool) or int(movie_bin) < 1 or n_frames % int(movie_bin):
+        valid = [d for d in range(1, n_frames + 1) if n_frames % d == 0]
+        raise ValueError(f"movie_bin must divide the {n_frames} frames of the clips; got {movie_bin!r}; "
+                         f"valid: {valid}")
+    return int(movie_bin)
+
+
+def _bin_frames(frames: np.ndarray, movie_bin: int) -> np.ndarray:
+    """``(n_frames, F)`` -> ``(n_frames // movie_bin, F)`` float32 block means (float64 sums)."""
+    n, f = frames.shape
+    return frames.reshape(n // movie_bin, movie_bin, f).mean(axis=1, dtype=np.float64).astype(np.float32)
+
+
+def pixel_features(clips: torch.Tensor | np.ndarray, movie_bin: int | None = None) -> np.ndarray:
     """The pixel baseline: each un-normalised clip averaged over channels and time.
 
     ``(n_clips, 3, T, 64, 64)`` -> float32 ``(n_clips, 64 * 64)`` (row-major pixels).
+    With ``movie_bin`` (clips = consecutive pieces of one movie): the frames averaged
+    over channels, then blocks of ``movie_bin`` consecutive frames averaged ->
+    ``(n_clips * T // movie_bin, 64 * 64)``; ``movie_bin = T`` equals the default.
     """
     t = _as_tensor(clips)
-    return t.mean(dim=(1, 2), dtype=torch.float64).flatten(1).cpu().numpy().astype(np.float32)
+    movie_bin = check_movie_bin(movie_bin, t.shape[0], t.shape[2])
+    if movie_bin is None or movie_bin == t.shape[2]:
+        return t.mean(dim=(1, 2), dtype=torch.float64).flatten(1).cpu().numpy().astype(np.float32)
+    frames = t.mean(dim=1, dtype=torch.float64).flatten(2).flatten(0, 1)  # (n_clips * T, H * W)
+    n, f = frames.shape
+    return frames.reshape(n // movie_bin, movie_bin, f).mean(dim=1).cpu().numpy().astype(np.float32)
 
 
 def feature_size(layer: str) -> int:
@@ -181,8 +227,9 @@ def extract_features(
     device: torch.device | str | None = None,
     progress: bool = False,
     allow_tf32: bool = False,
+    movie_bin: int | None = None,
 ) -> dict[str, np.ndarray]:
-    """Time-averaged, flattened activations of ``layers`` for each clip.
+    """Time-averaged, flattened activations of ``layers`` for each clip (or frame bin).
 
     Parameters
     ----------
@@ -204,11 +251,18 @@ def extract_features(
     allow_tf32:
         On CUDA, let cuDNN use TF32 tensor cores (faster, ~1e-3 relative error). Off by
         default so that GPU features match CPU features to float32 precision.
+    movie_bin:
+        ``None`` (default): one row per clip, the layer averaged over the clip's time steps.
+        An integer: the clips are consecutive pieces of one movie (frame ``T k + t`` is time
+        step ``t`` of clip ``k``); each row is the mean over ``movie_bin`` consecutive frames'
+        time steps, ``n_clips * T / movie_bin`` rows (``movie_bin`` must divide
+        ``n_clips * T``). ``movie_bin = T`` is exactly the default (same reduction);
+        ``movie_bin = 1`` gives per-frame features.
 
     Returns
     -------
     dict
-        ``layer -> float32 (n_clips, n_features)``, in the order of ``layers``;
+        ``layer -> float32 (n_rows, n_features)``, in the order of ``layers``;
         ``n_features`` = 32,768 for ``s1``, 16,384 otherwise.
     """
     layers = tuple(layers)
@@ -226,6 +280,13 @@ def extract_features(
         raise ValueError(f"mean and std must be 3 values each (std > 0), got {mean} / {std}")
     x_all = _as_tensor(clips)
     n = x_all.shape[0]
+    t_len = x_all.shape[2]
+    movie_bin = check_movie_bin(movie_bin, n, t_len)
+    if movie_bin == t_len:
+        movie_bin = None  # one condition per clip: the original time average
+    within = movie_bin is not None and t_len % movie_bin == 0  # bins never straddle clips
+    per_clip = 1 if movie_bin is None else (t_len // movie_bin if within else t_len)
+    n_rows = n * per_clip
     dev = torch.device(device) if device is not None else next(net.parameters()).device
     net = net.to(dev)
     mean_t = mean_t.to(dev).view(1, 3, 1, 1, 1)
@@ -241,10 +302,23 @@ def extract_features(
             x = x_all[i:i + batch_size].to(dev, non_blocking=True)
             acts = net((x - mean_t) / std_t, layers=layers)
             for layer in layers:
-                a = acts[layer].mean(dim=2).flatten(1).float().cpu().numpy()
+                act = acts[layer]  # (B, C, T, H, W)
+                if movie_bin is None:
+                    a = act.mean(dim=2).flatten(1)
+                else:
+                    b, c, tt, h, w = act.shape
+                    if within and movie_bin > 1:
+                        act = act.reshape(b, c, tt // movie_bin, movie_bin, h, w).mean(dim=3)
+                    a = act.transpose(1, 2).reshape(b * act.shape[2], c * h * w)  # rows: frames/bins
+                a = a.float().cpu().numpy()
                 if layer not in out:
-                    out[layer] = np.empty((n, a.shape[1]), dtype=np.float32)
-                out[layer][i:i + a.shape[0]] = a
+                    out[layer] = np.empty((n_rows, a.shape[1]), dtype=np.float32)
+                out[layer][i * per_clip:i * per_clip + a.shape[0]] = a
+                del act, a
+            del acts
+    if movie_bin is not None and not within:  # bins straddling clips: average frames
+        for layer in layers:
+            out[layer] = _bin_frames(out[layer], movie_bin)
     return {layer: out[layer] for layer in layers}
 
 
@@ -256,8 +330,15 @@ def checkpoint_features(
     device: torch.device | str | None = None,
     batch_size: int = 8,
     progress: bool = False,
+    movie_bin: int | None = None,
+    use_cache: bool = True,
 ) -> dict[str, np.ndarray]:
     """:func:`extract_features` for one checkpoint, cached on disk.
+
+    ``movie_bin`` is passed on to :func:`extract_features` (and is part of the key unless it
+    equals the clip length, which is the default time average). ``use_cache=False``
+    computes without reading or writing the cache (the pipeline does this for per-frame
+    features, ~0.9 GB per checkpoint at 900 conditions, and caches their RDMs instead).
 
     The cache key (namespace ``"features"``) holds the checkpoint's SHA-256, ``clips_key``
     (e.g. from :func:`clips_cache_key`), a hash of the clips themselves (so a stale key can
@@ -271,6 +352,18 @@ def checkpoint_features(
     for layer in layers:
         config.validate_choice("layer", layer, models.OUTPUT_LAYERS)
     x = _as_tensor(clips)
+    movie_bin = check_movie_bin(movie_bin, x.shape[0], x.shape[2])
+    if movie_bin == x.shape[2]:
+        movie_bin = None
+
+    def compute() -> dict[str, np.ndarray]:
+        net = models.load_network(entry, device if device is not None else models.select_device())
+        mean, std = ckpt.normalisation(entry)
+        return extract_features(net, x, mean, std, layers=layers, batch_size=batch_size, progress=progress,
+                                movie_bin=movie_bin)
+
+    if not use_cache:
+        return compute()
     parts = {
         "checkpoint_sha256": entry.sha256,
         "clips_key": str(clips_key),
@@ -281,11 +374,8 @@ def checkpoint_features(
         "out": "sum",
         "pool": "time-mean",
     }
-
-    def compute() -> dict[str, np.ndarray]:
-        net = models.load_network(entry, device if device is not None else models.select_device())
-        mean, std = ckpt.normalisation(entry)
-        return extract_features(net, x, mean, std, layers=layers, batch_size=batch_size, progress=progress)
+    if movie_bin is not None:
+        parts["movie_bin"] = movie_bin
 
     result = cache.get_or_compute("features", parts, compute)
     return {layer: result[layer] for layer in layers}

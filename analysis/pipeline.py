@@ -11,26 +11,41 @@ checkpoint x layer, plus a pixel-baseline row and a noise-ceiling row per area) 
 provenance JSON beside it. Both are written atomically. Expensive steps are cached
 on disk (:mod:`analysis.cache`) under keys derived from file contents, parameters
 and code versions, so a second identical run is fast and bit-identical.
+
+What each cached step depends on (a changed parameter recomputes only its dependants):
+
+* ``responses``: NWB file hashes, stimulus, experiments; the movie is cached at frame
+  level and binned to ``movie_bin`` conditions after loading (not keyed on seed,
+  movie_bin or checkpoints);
+* ``brain_rdms`` (and noise ceilings): responses key, seed, movie_bin, n_brain_rdms,
+  n_splits, labels (not checkpoints);
+* ``stimuli``: the 64x64 frames, keyed on the template's content hash;
+* ``features``: checkpoint SHA-256, clips, layers - for the clip-averaged protocol only
+  (per-frame features, ~0.9 GB per checkpoint, are not cached);
+* ``model_rdms``: checkpoint SHA-256, clips, layers, movie_bin when not 15 (not seed,
+  areas, depth).
+
+Independent work (areas, checkpoints, per-area scores) goes through
+:func:`analysis.parallel.map_tasks`: serial by default, local processes with
+``jobs > 1``, a Dask cluster with a scheduler address; the table is identical.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import os
 import platform
 import subprocess
-import tempfile
+import sys
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 import pandas as pd
-from tqdm.auto import tqdm
 
-from . import allen, cache, checkpoints, config, features, rdm, responses
+from . import allen, cache, checkpoints, compare, config, features, fileio, parallel, rdm, responses
 
 log = logging.getLogger(__name__)
 
@@ -98,9 +113,25 @@ class AreaData:
 
     area: str
     experiments: list[allen.Experiment]
-    responses: np.ndarray
+    responses: np.ndarray | None
     fingerprint: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
+    shape: tuple[int, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.responses is not None:
+            self.shape = tuple(int(x) for x in self.responses.shape)
+
+    def slim(self) -> "AreaData":
+        """A copy without the response tensor (its shape kept), for passing between workers."""
+        return AreaData(self.area, self.experiments, None, self.fingerprint, dict(self.extra), self.shape)
+
+
+def movie_bin_of(cfg: RunConfig) -> int | None:
+    """Frames per movie condition, ``None`` for the scenes or the original 15 (clip average)."""
+    if cfg.stimulus != "natural_movie_one" or cfg.movie_bin == features.CLIP_LEN:
+        return None
+    return int(cfg.movie_bin)
 
 
 def session_responses(session: allen.Session, cfg: RunConfig) -> np.ndarray:
@@ -111,23 +142,37 @@ def session_responses(session: allen.Session, cfg: RunConfig) -> np.ndarray:
 
 
 def area_responses(boc: Any, cfg: RunConfig, area: str) -> AreaData:
-    """Select an area's experiments and pool their responses (cached on file contents)."""
+    """Select an area's experiments and pool their responses (cached on file contents).
+
+    The movie is cached at frame level ``(trials, 900, neurons)`` (independent of
+    ``movie_bin``) and binned after loading, which equals binning each session
+    (:func:`analysis.responses.movie_responses`): block means along conditions commute
+    with concatenation along neurons.
+    """
     experiments = allen.select_experiments(boc, cfg.stimulus, area, int(cfg.depth), cfg.cre_line)
     prints = [allen.experiment_fingerprint(boc, e.experiment_id) for e in experiments]
+    movie = cfg.stimulus == "natural_movie_one"
     parts = {
-        "stimulus": cfg.stimulus, "protocol": cfg.protocol, "movie_bin": cfg.movie_bin,
+        "stimulus": cfg.stimulus, "protocol": cfg.protocol,
         "experiments": [e.experiment_id for e in experiments], "files": prints,
     }
+    if movie:
+        parts["frames"] = responses.N_MOVIE_FRAMES
 
     def compute() -> dict[str, np.ndarray]:
-        tensors = [
-            session_responses(allen.load_session(boc, e.experiment_id, cfg.stimulus), cfg)
-            for e in experiments
-        ]
+        tensors = []
+        for e in experiments:
+            session = allen.load_session(boc, e.experiment_id, cfg.stimulus)
+            if movie:
+                tensors.append(responses.movie_frame_responses(session.events, session.stim_table))
+            else:
+                tensors.append(session_responses(session, cfg))
         return {"responses": responses.pool_neurons(tensors)}
 
-    data = cache.get_or_compute("responses", parts, compute)
-    return AreaData(area, experiments, data["responses"], cache.make_key("responses", parts))
+    data = cache.get_or_compute("responses", parts, compute)["responses"]
+    if movie:
+        data = responses.bin_conditions(data, cfg.movie_bin)
+    return AreaData(area, experiments, data, cache.make_key("responses", parts))
 
 
 def area_rdms(area: AreaData, cfg: RunConfig) -> tuple[np.ndarray, np.ndarray]:
@@ -136,6 +181,8 @@ def area_rdms(area: AreaData, cfg: RunConfig) -> tuple[np.ndarray, np.ndarray]:
         "responses": area.fingerprint, "seed": cfg.seed, "n_brain_rdms": cfg.n_brain_rdms,
         "n_splits": cfg.n_splits, "labels": [cfg.stimulus, int(cfg.depth), area.area],
     }
+    if cfg.stimulus == "natural_movie_one":
+        parts["movie_bin"] = int(cfg.movie_bin)
 
     def compute() -> dict[str, np.ndarray]:
         labels = (cfg.stimulus, int(cfg.depth), area.area)
@@ -156,25 +203,79 @@ def area_rdms(area: AreaData, cfg: RunConfig) -> tuple[np.ndarray, np.ndarray]:
 def stimulus_clips(boc: Any, cfg: RunConfig) -> tuple[Any, str]:
     """Clips of the stimulus template and a content key for them."""
     template = allen.load_template(boc, cfg.stimulus)
-    return features.make_clips(template, cfg.stimulus), features.clips_cache_key(template, cfg.stimulus)
+    key = features.clips_cache_key(template, cfg.stimulus)
+    def compute() -> dict[str, np.ndarray]:  # resizing 918x1174 images is slow: cache the 64x64 frames
+        clips = features.make_clips(template, cfg.stimulus)
+        frames = clips[:, 0, 0] if cfg.stimulus == "natural_scenes" else clips[:, 0].flatten(0, 1)
+        return {"frames": frames.numpy()}
+
+    frames = cache.get_or_compute("stimuli", {"clips_key": key}, compute)["frames"]
+    return features.clips_from_frames(frames, cfg.stimulus), key
 
 
-def model_rdms(entry: checkpoints.CheckpointEntry, clips: Any, clips_key: str) -> np.ndarray:
-    """RDMs ``(len(LAYERS), n_pairs)`` of every layer of one checkpoint (cached)."""
-    parts = {"checkpoint": entry.sha256, "clips": clips_key, "layers": list(config.LAYERS)}
+def model_rdms(entry: checkpoints.CheckpointEntry, clips: Any, clips_key: str,
+               movie_bin: int | None = None) -> np.ndarray:
+    """RDMs ``(len(LAYERS), n_pairs)`` of every layer of one checkpoint (cached).
+
+    ``movie_bin``: ``None`` = one condition per clip (scenes; the movie's original
+    protocol); otherwise frames per movie condition (see :mod:`analysis.features`).
+    Per-frame features are not cached (~0.9 GB per checkpoint at ``movie_bin=1``); the
+    RDMs are computed layer by layer, each layer's features freed after its RDM, with
+    :func:`analysis.compare.correlation_rdms` (rsatoolbox's formula with a BLAS product).
+    """
+    parts: dict[str, Any] = {"checkpoint": entry.sha256, "clips": clips_key, "layers": list(config.LAYERS)}
+    if movie_bin is not None:
+        parts["movie_bin"] = int(movie_bin)
 
     def compute() -> dict[str, np.ndarray]:
-        feats = features.checkpoint_features(entry, clips, clips_key)
-        return {"rdms": np.concatenate([rdm.calc_rdms(feats[layer]) for layer in config.LAYERS])}
+        feats = features.checkpoint_features(entry, clips, clips_key, movie_bin=movie_bin,
+                                             use_cache=movie_bin is None)
+        out = []
+        for layer in config.LAYERS:
+            out.append(compare.correlation_rdms(feats.pop(layer)))  # free each layer once used
+        return {"rdms": np.concatenate(out)}
 
     return cache.get_or_compute("model_rdms", parts, compute)["rdms"]
 
 
-def pixel_rdm(clips: Any, clips_key: str) -> np.ndarray:
+def pixel_rdm(clips: Any, clips_key: str, movie_bin: int | None = None) -> np.ndarray:
     """RDM ``(1, n_pairs)`` of the pixel baseline."""
+    parts: dict[str, Any] = {"pixel": clips_key}
+    if movie_bin is not None:
+        parts["movie_bin"] = int(movie_bin)
     return cache.get_or_compute(
-        "model_rdms", {"pixel": clips_key}, lambda: {"rdms": rdm.calc_rdms(features.pixel_features(clips))}
+        "model_rdms", parts, lambda: {"rdms": compare.correlation_rdms(features.pixel_features(clips, movie_bin))}
     )["rdms"]
+
+
+# --------------------------------------------------------------------------------------
+# Tasks (module level, so that they pickle for joblib workers and Dask)
+# --------------------------------------------------------------------------------------
+
+
+def _area_task(job: tuple[RunConfig, str]) -> tuple[AreaData, np.ndarray, np.ndarray]:
+    """Responses, brain RDMs and noise ceiling of one area; the responses are dropped."""
+    cfg, area = job
+    boc = allen.open_cache(cfg.source, download=cfg.download)
+    data = area_responses(boc, cfg, area)
+    brain, ceiling = area_rdms(data, cfg)
+    return data.slim(), brain, ceiling
+
+
+def _model_task(job: tuple[checkpoints.CheckpointEntry, Any, str, int | None]) -> np.ndarray:
+    entry, clips, clips_key, movie_bin = job
+    return model_rdms(entry, clips, clips_key, movie_bin)
+
+
+def _area_score_task(job: tuple) -> tuple[AreaData, list[dict[str, Any]]]:
+    """One area end to end: responses, brain RDMs, noise ceiling and the scores of every model.
+
+    Only one area's brain RDMs are in memory at a time (1.6 GB for five areas at 900
+    conditions); the responses are dropped before the result is returned.
+    """
+    cfg, area_name, models, pixel, data_source, stacked = job
+    area, brain, ceiling = _area_task((cfg, area_name))
+    return area, score_rows(cfg, area, brain, ceiling, models, pixel, data_source, stacked=stacked)
 
 
 # --------------------------------------------------------------------------------------
@@ -190,6 +291,7 @@ def score_rows(
     models: dict[str, tuple[checkpoints.CheckpointEntry, np.ndarray]],
     pixel: np.ndarray,
     data_source: str,
+    stacked: np.ndarray | None = None,
 ) -> list[dict[str, Any]]:
     """Rows of the tidy table for one area (noise ceiling, baseline, every model layer).
 
@@ -198,20 +300,25 @@ def score_rows(
     """
     base = {
         "source": data_source, "stimulus": cfg.stimulus, "depth": int(cfg.depth),
-        "cre_line": cfg.cre_line, "area": area.area, "n_conditions": area.responses.shape[1],
-        "n_neurons": area.responses.shape[2], "n_experiments": len(area.experiments),
+        "cre_line": cfg.cre_line, "area": area.area, "n_conditions": area.shape[1],
+        "n_neurons": area.shape[2], "n_experiments": len(area.experiments),
     }
     rows = [{**base, "row_type": "noise_ceiling", "species": "", "seed": None, "checkpoint": "",
              "layer": "", "pathway": "", "score": float(np.median(ceiling)), "score_sd": float(np.std(ceiling))}]
-    px = rdm.score_models(pixel, brain)
+    # One tau-a call for the pixel RDM and every model RDM: each brain RDM is ranked once
+    # for all of them (exact integer counts, so identical to separate calls).
+    if stacked is None:  # ``stacked``: that concatenation, when the caller already holds it
+        stacked = np.concatenate([pixel] + [layer_rdms for _, layer_rdms in models.values()])
+    sc = rdm.score_models(stacked, brain)
     rows.append({**base, "row_type": "baseline", "species": "", "seed": None, "checkpoint": "",
-                 "layer": config.PIXEL_LAYER, "pathway": "pixel", "score": float(px.mean[0]), "score_sd": float(px.sd[0])})
+                 "layer": config.PIXEL_LAYER, "pathway": "pixel", "score": float(sc.mean[0]), "score_sd": float(sc.sd[0])})
+    row = 1
     for name, (entry, layer_rdms) in models.items():
-        sc = rdm.score_models(layer_rdms, brain)
         for i, layer in enumerate(config.LAYERS):
             rows.append({**base, "row_type": "model", "species": entry.species, "seed": int(entry.seed),
                          "checkpoint": name, "layer": layer, "pathway": config.layer_pathway(layer),
-                         "score": float(sc.mean[i]), "score_sd": float(sc.sd[i])})
+                         "score": float(sc.mean[row + i]), "score_sd": float(sc.sd[row + i])})
+        row += len(layer_rdms)
     return rows
 
 
@@ -266,9 +373,9 @@ def provenance(cfg: RunConfig, areas: Sequence[AreaData], entries: Sequence[chec
             a.area: {
                 "n_containers": len({e.container_id for e in a.experiments}),
                 "n_experiments": len(a.experiments),
-                "n_neurons": int(a.responses.shape[2]),
-                "n_trials": int(a.responses.shape[0]),
-                "n_conditions": int(a.responses.shape[1]),
+                "n_neurons": int(a.shape[2]),
+                "n_trials": int(a.shape[0]),
+                "n_conditions": int(a.shape[1]),
                 "container_ids": sorted({int(e.container_id) for e in a.experiments}),
                 "experiment_ids": [int(e.experiment_id) for e in a.experiments],
                 "session_types": [e.session_type for e in a.experiments],
@@ -282,28 +389,14 @@ def provenance(cfg: RunConfig, areas: Sequence[AreaData], entries: Sequence[chec
     }
 
 
-def write_atomic(path: Path, write: Callable[[Path], None]) -> Path:
-    """Call ``write(tmp)`` on a temporary file beside ``path`` and rename it into place."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        write(Path(tmp))
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
-
-
 def write_table(table: pd.DataFrame, path: Path) -> Path:
     """Write the tidy table as CSV (deterministic float format), atomically."""
-    return write_atomic(path, lambda p: table.to_csv(p, index=False, float_format="%.12g"))
+    return fileio.write_atomic(path, lambda p: table.to_csv(p, index=False, float_format="%.12g"))
 
 
 def write_json(obj: dict[str, Any], path: Path) -> Path:
     """Write JSON (sorted keys, indented), atomically."""
-    return write_atomic(path, lambda p: p.write_text(json.dumps(obj, indent=2, sort_keys=True) + "\n"))
+    return fileio.write_atomic(path, lambda p: p.write_text(json.dumps(obj, indent=2, sort_keys=True) + "\n"))
 
 
 # --------------------------------------------------------------------------------------
@@ -311,34 +404,57 @@ def write_json(obj: dict[str, Any], path: Path) -> Path:
 # --------------------------------------------------------------------------------------
 
 
-def compute_table(cfg: RunConfig, progress: bool = True) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """Compute the tidy table and provenance of one run (no files written but caches)."""
+def compute_table(cfg: RunConfig, progress: bool = True, jobs: int | None = None,
+                  dask: str | None = None) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Compute the tidy table and provenance of one run (no files written but caches).
+
+    ``jobs`` local workers (``-1`` = all cores) or a Dask scheduler address ``dask``
+    (default ``$RSA_DASK_SCHEDULER``) run the independent work in parallel: checkpoints
+    (features, model RDMs), then areas (responses, brain RDMs, noise ceiling, scores; one
+    area's brain RDMs in memory per worker). The table and provenance do not depend on either.
+    """
     boc = allen.open_cache(cfg.source, download=cfg.download)
     data_source = allen.cache_source(boc)
     if data_source != cfg.source:
         log.warning("the %s cache holds %s data; the table will say so", cfg.source, data_source)
-    areas = [area_responses(boc, cfg, a) for a in tqdm(cfg.areas, desc="responses", disable=not progress)]
-    brain = {a.area: area_rdms(a, cfg) for a in tqdm(areas, desc="brain RDMs", disable=not progress)}
-
     entries = checkpoints.select_checkpoints(names=cfg.checkpoint_names)
     for e in entries:  # fail early, before any network work, on a missing or tampered file
         checkpoints.locate(e, download=cfg.download)
-    clips, clips_key = stimulus_clips(boc, cfg)
-    models = {
-        e.stem: (e, model_rdms(e, clips, clips_key))
-        for e in tqdm(entries, desc="network RDMs", disable=not progress)
-    }
-    pixel = pixel_rdm(clips, clips_key)
+    for a in cfg.areas:  # fail early on an area x depth without experiments
+        allen.select_experiments(boc, cfg.stimulus, a, int(cfg.depth), cfg.cre_line)
 
-    rows: list[dict[str, Any]] = []
-    for a in tqdm(areas, desc="scores", disable=not progress):
-        rows += score_rows(cfg, a, *brain[a.area], models, pixel, data_source)
+    def say(what: str) -> None:
+        if progress:
+            print(what, file=sys.stderr, flush=True)
+
+    with parallel.parallel_backend(jobs, dask) as (n_jobs, address):
+        where = f"Dask at {address}" if address else f"{n_jobs} local worker(s)"
+        clips, clips_key = stimulus_clips(boc, cfg)
+        movie_bin = movie_bin_of(cfg)
+        say(f"model RDMs of {len(entries)} checkpoints ({where})")
+        rdms = parallel.map_tasks(_model_task, [(e, clips, clips_key, movie_bin) for e in entries])
+        pixel = pixel_rdm(clips, clips_key, movie_bin)
+        del clips
+        # one array of every model RDM (pixel first); the per-checkpoint entries are views of it
+        stacked = np.concatenate([pixel] + rdms)
+        del rdms
+        models, row = {}, 1
+        for e in entries:
+            models[e.stem] = (e, stacked[row:row + len(config.LAYERS)])
+            row += len(config.LAYERS)
+
+        say(f"responses, brain RDMs, noise ceilings and scores of {len(cfg.areas)} areas ({where})")
+        done = parallel.map_tasks(
+            _area_score_task, [(cfg, a, models, stacked[:1], data_source, stacked) for a in cfg.areas])
+    areas = [d[0] for d in done]
+    parts = [d[1] for d in done]
+    rows: list[dict[str, Any]] = [r for p in parts for r in p]
     return to_table(rows), provenance(cfg, areas, entries, data_source)
 
 
-def run(cfg: RunConfig, progress: bool = True) -> Path:
+def run(cfg: RunConfig, progress: bool = True, jobs: int | None = None, dask: str | None = None) -> Path:
     """Compute one stimulus x depth and write its table and provenance; returns the CSV path."""
-    table, prov = compute_table(cfg, progress=progress)
+    table, prov = compute_table(cfg, progress=progress, jobs=jobs, dask=dask)
     out = config.results_path(cfg.source, cfg.stimulus, int(cfg.depth))
     write_json(prov, out.with_suffix(".json"))
     write_table(table, out)

@@ -81,3 +81,11 @@ def test_derive_rng_depends_on_every_label():
              [("a", 1), ("a", 2), ("b", 1), ("a", 1, "x")]}
     assert len(draws) == 4
     assert rdm.derive_rng(42, "a", 1).integers(1 << 30) == rdm.derive_rng(42, "a", 1).integers(1 << 30)
+
+
+def test_calc_rdms_equals_rsatoolbox():
+    import rsatoolbox
+
+    x = np.random.default_rng(2).normal(size=(2, 30, 200))
+    expected = rsatoolbox.rdm.calc_rdm([rsatoolbox.data.Dataset(p) for p in x], method="correlation").get_vectors()
+    np.testing.assert_allclose(rdm.calc_rdms(x), expected, atol=1e-12, rtol=0)
