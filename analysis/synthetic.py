@@ -103,8 +103,17 @@ a stimulus name to an array ``(items, k)`` (118 scenes / 900 movie frames) or is
 a callable ``(stimulus, template) -> (items, k)``. Each neuron's drive becomes
 ``sqrt(weight) * z_planted + sqrt(1 - weight) * z_model`` with ``z_planted`` a
 random projection of the planted features, and its response amplitude is
-multiplied by ``gain`` (more events -> more reliable). The planted arrays'
-hashes go into ``provenance.json``.
+multiplied by ``gain`` (more events -> more reliable). ``mode="standardize"``
+(the default, the original path) standardises every feature column over items
+and z-scores each neuron's drive; ``mode="geometry"`` keeps the features'
+geometry instead (:func:`geometry_drive`: each item's pattern centred and
+unit-normed, one Gaussian direction per neuron, so two items' drives correlate
+over neurons exactly as their feature patterns do). ``response="rectified"``
+replaces the sparse threshold power law of the planted items by
+``amp * max(0, drive + 0.5)`` (denser code; still monotone). The ``planted``
+preset (VISp only, 4 containers of 120 cells) is meant for recovery checks.
+The data without a plant do not depend on any of this (byte-identical).
+The planted arrays' hashes, mode and response go into ``provenance.json``.
 """
 
 from __future__ import annotations
@@ -228,7 +237,23 @@ PRESETS: dict[str, Preset] = {
         movie_shape=(900, 32, 64),
         extra=(("Cux2-CreERT2", "VISl", 175, True), ("Rorb-IRES2-Cre", "VISp", 175, False)),
     ),
+    # Ground-truth recovery (tests/test_ground_truth.py): one area, more cells and subjects,
+    # the small preset's templates; build time ~ the small preset's.
+    "planted": Preset(
+        name="planted",
+        areas=("VISp",),
+        depths=(175,),
+        containers={("VISp", 175): 4},
+        cells={"VISp": 120},
+        scenes_shape=(118, 92, 118),
+        movie_shape=(900, 32, 64),
+    ),
 }
+
+
+PLANT_MODES: tuple[str, ...] = ("standardize", "geometry")
+PLANT_RESPONSES: tuple[str, ...] = ("model", "rectified")
+PLANT_OFFSET = 0.5  # threshold of the "rectified" planted response: max(0, drive + 0.5)
 
 
 @dataclass(frozen=True)
@@ -249,6 +274,25 @@ class Plant:
         Multiplier of the response amplitude (> 1: more events, more reliable).
     depths:
         Depths affected (default: all).
+    mode:
+        How features become each neuron's planted drive (see the module docstring):
+        ``"standardize"`` (each feature column standardised over items, random
+        projection, each neuron's drive z-scored over items: the features'
+        directions all weigh the same, which does *not* keep the geometry of
+        e.g. a network layer) or ``"geometry"`` (each item's pattern centred
+        over features and scaled to unit norm, projected on a standard Gaussian
+        direction per neuron, no standardisation: for every item the drive is
+        N(0, 1) over neurons and two items' drives correlate, over neurons,
+        exactly as their feature patterns do, i.e. ``1 -`` the feature RDM's
+        correlation distance).
+    response:
+        Response nonlinearity of the planted items: ``"model"`` (the generator's
+        sparse threshold power law, 25 % of neurons 10x weaker) or
+        ``"rectified"`` (``amp * max(0, drive + 0.5)``, every neuron at its full
+        amplitude): a denser code whose population correlations follow the
+        drive correlations more closely, so fewer cells carry the planted
+        geometry (cell sampling, not the nonlinearity, then limits recovery).
+        Both are monotone in the drive, so the order of the RDM is kept either way.
     """
 
     area: str
@@ -256,6 +300,12 @@ class Plant:
     weight: float = 1.0
     gain: float = 1.0
     depths: tuple[int, ...] | None = None
+    mode: str = "standardize"
+    response: str = "model"
+
+    def __post_init__(self) -> None:
+        config.validate_choice("plant mode", self.mode, PLANT_MODES)
+        config.validate_choice("plant response", self.response, PLANT_RESPONSES)
 
     def features_for(self, stimulus: str, template: np.ndarray) -> np.ndarray | None:
         if callable(self.features):
@@ -510,10 +560,33 @@ def _zscore(x: np.ndarray, ref: np.ndarray) -> np.ndarray:
     return (x - mu) / np.where(sd > 0, sd, 1.0)
 
 
+def geometry_drive(features: np.ndarray, directions: np.ndarray) -> np.ndarray:
+    """Planted drive that keeps the features' geometry: ``(items, k) x (k, M) -> (items, M)``.
+
+    Each item's pattern is centred over its ``k`` features and scaled to unit
+    norm (so inner products of items are the Pearson correlations that a
+    correlation-distance RDM is made of) and projected on the standard Gaussian
+    ``directions``. For every item the drive over neurons is then N(0, 1), and
+    the drives of items x and y are bivariate normal over neurons with
+    correlation ``corr(f_x, f_y)``. Any fixed response nonlinearity applied per
+    neuron (thresholds, powers, gains drawn independently of the directions)
+    therefore gives, over many neurons, a population correlation of x and y
+    that is a monotone function of ``corr(f_x, f_y)`` alone (Mehler expansion:
+    ``sum_k c_k^2 rho^k``): the population RDM has the layer RDM's order,
+    up to the sampling of a finite number of neurons and trial noise.
+    """
+    f = np.asarray(features, dtype=np.float64)
+    f = f - f.mean(axis=1, keepdims=True)
+    norm = np.linalg.norm(f, axis=1, keepdims=True)
+    f = f / np.where(norm > 0, norm, 1.0)
+    return f @ directions
+
+
 def make_population(rng: np.random.Generator, area: str, depth: int, m: int,
                     scene_feats: np.ndarray, grey_feats: np.ndarray, movie_feats: np.ndarray,
                     planted: Mapping[str, np.ndarray] | None = None, plant_weight: float = 1.0,
-                    plant_gain: float = 1.0) -> Population:
+                    plant_gain: float = 1.0, plant_mode: str = "standardize",
+                    plant_response: str = "model") -> Population:
     """Draw ``m`` neurons of one area/depth and their responses to every stimulus item.
 
     Returns a :class:`Population` whose ``responses`` has rows
@@ -525,7 +598,9 @@ def make_population(rng: np.random.Generator, area: str, depth: int, m: int,
     theta = rng.uniform(0.3, 1.3, m)
     power = rng.uniform(1.5, 2.5, m)
     amp = rng.lognormal(np.log(0.35), 0.5, m) * depth_amplitude(depth)
-    amp[rng.random(m) < 0.25] *= 0.1
+    weak = rng.random(m) < 0.25
+    full_amp = amp.copy()
+    amp[weak] *= 0.1
     latency = LATENCY_FRAMES[area] + rng.integers(0, 2, m)
     tau = TAU_FRAMES[area] * np.exp(0.25 * rng.standard_normal(m))
     spont = rng.uniform(0.002, 0.01, m)
@@ -546,9 +621,12 @@ def make_population(rng: np.random.Generator, area: str, depth: int, m: int,
             f = planted.get(name)
             if f is None:
                 continue
-            f = (f - f.mean(0)) / np.where(f.std(0) > 0, f.std(0), 1.0)
-            proj = f @ rng.standard_normal((f.shape[1], m))
-            zp = _zscore(proj, proj)
+            if plant_mode == "geometry":
+                zp = geometry_drive(f, rng.standard_normal((f.shape[1], m)))
+            else:
+                f = (f - f.mean(0)) / np.where(f.std(0) > 0, f.std(0), 1.0)
+                proj = f @ rng.standard_normal((f.shape[1], m))
+                zp = _zscore(proj, proj)
             if name == "natural_scenes":
                 z_scenes = np.sqrt(w) * zp + np.sqrt(1 - w) * z_scenes
             else:
@@ -558,7 +636,13 @@ def make_population(rng: np.random.Generator, area: str, depth: int, m: int,
     def respond(z):
         return amp * np.maximum(z - theta, 0.0) ** power
 
-    responses = np.concatenate([respond(z_scenes), respond(z_grey), MOVIE_GAIN * respond(z_movie)], axis=0)
+    def respond_planted(z, name):
+        if planted and plant_response == "rectified" and planted.get(name) is not None:
+            return full_amp * float(plant_gain) * np.maximum(z + PLANT_OFFSET, 0.0)
+        return respond(z)
+
+    responses = np.concatenate([respond_planted(z_scenes, "natural_scenes"), respond(z_grey),
+                                MOVIE_GAIN * respond_planted(z_movie, "natural_movie_one")], axis=0)
     return Population(responses=responses.astype(np.float64), latency=latency, tau=tau, spont=spont,
                       scale=scale, gain_sigma=gain_sigma(depth))
 
@@ -856,6 +940,8 @@ def _plant_summary(plant: Plant | None, feats: Mapping[str, np.ndarray] | None) 
         "weight": plant.weight,
         "gain": plant.gain,
         "depths": list(plant.depths) if plant.depths else None,
+        "mode": plant.mode,
+        "response": plant.response,
         "features_sha256": {k: hashlib.sha256(np.ascontiguousarray(v).tobytes()).hexdigest()
                             for k, v in (feats or {}).items()},
     }
@@ -1000,7 +1086,9 @@ def _build_into(tmp: Path, pre: Preset, seed: int, progress: bool, plant: Plant 
                 plant.depths is None or c.depth in plant.depths)
             pop = make_population(rng_c, c.area, c.depth, pool, scene_feats, grey_raw, movie_feats,
                                   planted if use_plant else None,
-                                  plant.weight if use_plant else 1.0, plant.gain if use_plant else 1.0)
+                                  plant.weight if use_plant else 1.0, plant.gain if use_plant else 1.0,
+                                  plant.mode if use_plant else "standardize",
+                                  plant.response if use_plant else "model")
             containers.append(_container_record(c))
             for st in SESSION_TYPES:
                 eid = c.experiment_ids[st]
