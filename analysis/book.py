@@ -1594,6 +1594,8 @@ def render_offline(root: str | os.PathLike | None = None, formats: Sequence[str]
             )
             _write_atomic(out / page, doc)
             result["pages"].append(out / page)
+        for stale in set(out.glob("*.html")) - set(result["pages"]):
+            stale.unlink()  # a chapter no longer in the grid (e.g. after DEPTHS=... shrank)
 
     if "typst" in formats:
         combined = "\n\n".join(text for _, text in md["typst"])
@@ -1623,7 +1625,8 @@ def render_offline(root: str | os.PathLike | None = None, formats: Sequence[str]
         pdf_name = f"{book.get('output-file', 'book')}.pdf"
         pdf = out / pdf_name
         try:
-            typst.compile(str(typ_path), output=str(pdf), root=str(root))
+            with fileio.atomic_path(pdf, suffix=".pdf") as tmp_pdf:
+                typst.compile(str(typ_path), output=str(tmp_pdf), root=str(root))
         except Exception as err:  # typst raises its own error type
             raise BookBuildError(f"typst could not compile {typ_path}: {err}") from None
         result["pdf"] = pdf
