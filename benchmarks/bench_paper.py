@@ -37,7 +37,7 @@ def du_mb(path: Path) -> float:
 
 def paper(clone: Path, env: dict[str, str]) -> tuple[float, str]:
     t0 = time.perf_counter()
-    proc = subprocess.run([str(ROOT / ".venv/bin/python"), "-m", "analysis", "paper", "--quiet"],
+    proc = subprocess.run([str(ROOT / ".venv/bin/python"), "-W", "ignore", "-m", "analysis", "paper", "--quiet"],
                           cwd=clone, env=env, capture_output=True, text=True)
     wall = time.perf_counter() - t0
     if proc.returncode:
@@ -62,6 +62,9 @@ def main() -> None:
         subprocess.run(["tar", "-x", "-C", str(clone)], input=archive, check=True)
         env = {**os.environ, "PYTHONPATH": str(clone), "RSA_CACHE": str(clone / ".cache"),
                "RSA_RESULTS": str(clone / "results"), "RSA_DATA": str(clone / "data")}
+        shared = ROOT.parent / "shared" / "checkpoints"  # the copy has no ../shared beside it
+        if shared.is_dir() and "RSA_CHECKPOINTS" not in env:
+            env["RSA_CHECKPOINTS"] = str(shared)
         if args.keep_data:
             (clone / "data").mkdir()
             (clone / "data" / "synthetic").symlink_to(ROOT / "data" / "synthetic")
