@@ -773,6 +773,25 @@ def plot_static(fig_df: pd.DataFrame, title: str = TITLE, subtitle: str = ""):
     return fig
 
 
+def _panel_grid(n_rows: int, n_cols: int, row_height: float, extra_width: float, hspace: float,
+                title: str | None, subtitle: str | None):
+    """A stimulus x depth grid of panels in the plotly-like style; returns ``(fig, axes[row][col])``."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(5.2 * n_cols + extra_width, row_height * n_rows + 1.0))
+    axes = np.atleast_2d(fig.subplots(n_rows, n_cols, squeeze=False))
+    fig.subplots_adjust(right=0.8, top=0.86 if n_rows > 1 else 0.8, hspace=hspace)
+    if title or subtitle:
+        fig.suptitle("\n".join(x for x in (title, subtitle) if x), fontsize=12)
+    for ax in axes.ravel():
+        ax.set_facecolor("#e5ecf6")
+        ax.grid(True, color="white")
+        ax.set_axisbelow(True)
+        for spine in ax.spines.values():
+            spine.set_visible(False)
+    return fig, axes
+
+
 def plot_summary_static(summary: pd.DataFrame, title: str = "", subtitle: str = "",
                         corrected: bool = False):
     """Draw :func:`summary_data`: best-layer score of each species per area.
@@ -781,26 +800,16 @@ def plot_summary_static(summary: pd.DataFrame, title: str = "", subtitle: str = 
     treeshrew (seed median at the best layer, error bar SD over seeds), black:
     pixel baseline, dashed segment: the area's median noise ceiling.
     """
-    from matplotlib.figure import Figure
     from matplotlib.lines import Line2D
 
     col = "corrected_value" if corrected else "value"
     stimuli = [s for s in config.STIMULI if s in set(summary["stimulus"])] or ["?"]
     depths = sorted(set(int(d) for d in summary["depth"])) or [0]
-    fig = Figure(figsize=(5.2 * len(depths) + 2.2, 3.8 * len(stimuli) + 1.0))
-    axes = np.atleast_2d(fig.subplots(len(stimuli), len(depths), squeeze=False))
-    fig.subplots_adjust(right=0.8, top=0.86 if len(stimuli) > 1 else 0.8, hspace=0.35)
-    if title or subtitle:
-        fig.suptitle("\n".join(x for x in (title, subtitle) if x), fontsize=12)
+    fig, axes = _panel_grid(len(stimuli), len(depths), 3.8, 2.2, 0.35, title, subtitle)
     areas = list(config.AREAS)
     for i, stim in enumerate(stimuli):
         for j, depth in enumerate(depths):
             ax = axes[i][j]
-            ax.set_facecolor("#e5ecf6")
-            ax.grid(True, color="white")
-            ax.set_axisbelow(True)
-            for spine in ax.spines.values():
-                spine.set_visible(False)
             d = summary[(summary["stimulus"] == stim) & (summary["depth"] == depth)]
             if not len(d):
                 ax.set_visible(False)
@@ -1046,24 +1055,14 @@ def plot_robustness_static(frame: pd.DataFrame, title: str = "", subtitle: str =
     protocol (grey: original, green: corrected) with its 95 % interval (when
     tested); an asterisk above a marker: significant after FDR; dotted line: 0.
     """
-    from matplotlib.figure import Figure
     from matplotlib.lines import Line2D
 
     stimuli, depths = _robustness_grid(frame)
-    fig = Figure(figsize=(5.2 * len(depths) + 2.4, 3.6 * len(stimuli) + 1.0))
-    axes = np.atleast_2d(fig.subplots(len(stimuli), len(depths), squeeze=False))
-    fig.subplots_adjust(right=0.8, top=0.86 if len(stimuli) > 1 else 0.8, hspace=0.4)
-    if title or subtitle:
-        fig.suptitle("\n".join(x for x in (title, subtitle) if x), fontsize=12)
+    fig, axes = _panel_grid(len(stimuli), len(depths), 3.6, 2.4, 0.4, title, subtitle)
     areas = list(config.AREAS)
     for i, stim in enumerate(stimuli):
         for j, depth in enumerate(depths):
             ax = axes[i][j]
-            ax.set_facecolor("#e5ecf6")
-            ax.grid(True, color="white")
-            ax.set_axisbelow(True)
-            for spine in ax.spines.values():
-                spine.set_visible(False)
             d = frame[(frame["stimulus"] == stim) & (frame["depth"] == depth)]
             if not len(d):
                 ax.set_visible(False)

@@ -58,14 +58,7 @@ def calc_rdms(patterns: np.ndarray) -> np.ndarray:
     numpy.ndarray
         ``(n_sets, n_pairs)`` float64 (``n_sets = 1`` for 2-D input).
     """
-    patterns = np.asarray(patterns, dtype=np.float64)
-    if patterns.ndim == 2:
-        patterns = patterns[None]
-    if patterns.ndim != 3:
-        raise ValueError(f"patterns must be (conditions, channels) or (sets, conditions, channels); got {patterns.shape}")
-    if patterns.shape[1] < 3:
-        raise ValueError(f"need at least 3 conditions for an RDM; got {patterns.shape[1]}")
-    return correlation_rdms(patterns)
+    return correlation_rdms(patterns)  # validates shapes
 
 
 def half_splits(n_trials: int, n_splits: int, rng: np.random.Generator) -> np.ndarray:
