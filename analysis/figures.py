@@ -773,6 +773,13 @@ def plot_static(fig_df: pd.DataFrame, title: str = TITLE, subtitle: str = ""):
     return fig
 
 
+def _stimulus_depth_grid(frame: pd.DataFrame) -> tuple[list[str], list[int]]:
+    """Stimuli (in config order) and depths present in a frame: the rows and columns of a panel grid."""
+    stimuli = [s for s in config.STIMULI if s in set(frame["stimulus"])] or ["?"]
+    depths = sorted(set(int(d) for d in frame["depth"])) or [0]
+    return stimuli, depths
+
+
 def _panel_grid(n_rows: int, n_cols: int, row_height: float, extra_width: float, hspace: float,
                 title: str | None, subtitle: str | None):
     """A stimulus x depth grid of panels in the plotly-like style; returns ``(fig, axes[row][col])``."""
@@ -803,8 +810,7 @@ def plot_summary_static(summary: pd.DataFrame, title: str = "", subtitle: str = 
     from matplotlib.lines import Line2D
 
     col = "corrected_value" if corrected else "value"
-    stimuli = [s for s in config.STIMULI if s in set(summary["stimulus"])] or ["?"]
-    depths = sorted(set(int(d) for d in summary["depth"])) or [0]
+    stimuli, depths = _stimulus_depth_grid(summary)
     fig, axes = _panel_grid(len(stimuli), len(depths), 3.8, 2.2, 0.35, title, subtitle)
     areas = list(config.AREAS)
     for i, stim in enumerate(stimuli):
@@ -963,8 +969,7 @@ def plot_summary_interactive(summary: pd.DataFrame, title: str = "", subtitle: s
     from plotly.subplots import make_subplots
 
     col = "corrected_value" if corrected else "value"
-    stimuli = [s for s in config.STIMULI if s in set(summary["stimulus"])] or ["?"]
-    depths = sorted(set(int(d) for d in summary["depth"])) or [0]
+    stimuli, depths = _stimulus_depth_grid(summary)
     titles = [f"{s}, depth {d} µm" for s in stimuli for d in depths]
     fig = make_subplots(rows=len(stimuli), cols=len(depths), subplot_titles=titles)
     areas = list(config.AREAS)
@@ -1042,12 +1047,6 @@ def plot_summary_interactive(summary: pd.DataFrame, title: str = "", subtitle: s
 ROBUSTNESS_Y_LABEL = "rat − treeshrew at best layers (τa)"
 
 
-def _robustness_grid(frame: pd.DataFrame) -> tuple[list[str], list[int]]:
-    stimuli = [s for s in config.STIMULI if s in set(frame["stimulus"])] or ["?"]
-    depths = sorted(set(int(d) for d in frame["depth"])) or [0]
-    return stimuli, depths
-
-
 def plot_robustness_static(frame: pd.DataFrame, title: str = "", subtitle: str = ""):
     """Draw :func:`robustness_data`: the species difference at the best layers, per protocol.
 
@@ -1057,7 +1056,7 @@ def plot_robustness_static(frame: pd.DataFrame, title: str = "", subtitle: str =
     """
     from matplotlib.lines import Line2D
 
-    stimuli, depths = _robustness_grid(frame)
+    stimuli, depths = _stimulus_depth_grid(frame)
     fig, axes = _panel_grid(len(stimuli), len(depths), 3.6, 2.4, 0.4, title, subtitle)
     areas = list(config.AREAS)
     for i, stim in enumerate(stimuli):
@@ -1102,7 +1101,7 @@ def plot_robustness_interactive(frame: pd.DataFrame, title: str = "", subtitle: 
     import plotly.graph_objects as go
     from plotly.subplots import make_subplots
 
-    stimuli, depths = _robustness_grid(frame)
+    stimuli, depths = _stimulus_depth_grid(frame)
     titles = [f"{s}, depth {d} µm" for s in stimuli for d in depths]
     fig = make_subplots(rows=len(stimuli), cols=len(depths), subplot_titles=titles)
     areas = list(config.AREAS)
