@@ -271,7 +271,7 @@ def test_correlation_rdms_equal_rsatoolbox(shape):
 
 
 def test_untied_pairs_use_the_bitset_counter_and_stay_exact():
-    """Both RDMs continuous (ranks are permutations): the bitset + word-Fenwick path."""
+    """Both RDMs continuous (ranks are permutations): the chunked bitset counter."""
     from analysis import compare
 
     rng = np.random.default_rng(5)
@@ -279,11 +279,16 @@ def test_untied_pairs_use_the_bitset_counter_and_stay_exact():
     b = 0.5 * a[:1] + rng.standard_normal((3, 1770))
     assert all(len(np.unique(r)) == r.size for r in np.vstack([a, b]))
     np.testing.assert_array_equal(tau_a(a, b), tau_a_rsatoolbox(a, b))
-    # the kernel itself against a brute-force inversion count on a permutation
-    vals = rng.permutation(1000).astype(np.int32)
-    order = rng.permutation(1000).astype(np.int32)
-    seq = vals[order]
-    brute = int(sum((seq[i] > seq[i + 1:]).sum() for i in range(seq.size)))
-    words = np.empty(1000 // 64 + 2, np.uint64)
-    tree = np.empty(1000 + 2, np.int32)
-    assert compare._inversions_perm(vals, order, words, tree) == brute
+    # the kernel itself against a brute-force inversion count, at sizes around the
+    # chunk boundaries (64-position sub-chunks, 4096-position chunks) and with a
+    # sorted, a reversed and a random permutation
+    chunk = compare._PERM_CHUNK
+    for n in (1, 2, 63, 64, 65, 1000, chunk - 1, chunk, chunk + 1, 2 * chunk + 77):
+        vals = rng.permutation(n).astype(np.int32)
+        for order in (np.argsort(vals).astype(np.int32), np.argsort(-vals).astype(np.int32),
+                      rng.permutation(n).astype(np.int32)):
+            seq = vals[order]
+            brute = int(sum((seq[i] > seq[i + 1:]).sum() for i in range(seq.size)))
+            assert compare._inversions_perm(vals, order, *compare._perm_scratch(n)) == brute, n
+        assert compare._inversions_perm(vals, np.argsort(-vals).astype(np.int32),
+                                        *compare._perm_scratch(n)) == n * (n - 1) // 2
