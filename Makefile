@@ -1,7 +1,8 @@
 # One entry point for users and CI. Every target creates the environment it needs.
-#   make paper    render the whole book (HTML + PDF) into _book/   [SOURCE, STIMULI, DEPTHS]
+#   make paper    render the whole book (HTML + PDF) into _book/   [SOURCE, STIMULI, DEPTHS, PROTOCOLS, N_BOOT]
 #   make test     run the test suite
-#   make results  compute the result tables of the configured grid
+#   make results  compute the result tables of the configured grid (both protocols)
+#   make ground-truth  plant a known layer in synthetic data, check that it is recovered
 #   make synth    build the embedded synthetic Brain Observatory
 #   make bench    run the benchmarks (ratios against the reference implementations)
 
@@ -11,11 +12,13 @@ PY      := $(VENV)/bin/python
 SOURCE  ?= synthetic
 STIMULI ?= natural_scenes natural_movie_one
 DEPTHS  ?= 175 275
+PROTOCOLS ?= original corrected
+N_BOOT  ?= 1000
 PYTEST_ARGS ?=
 
 STAMP := $(VENV)/.installed
 
-.PHONY: env test synth results paper bench clean clean-all
+.PHONY: env test synth results ground-truth paper bench clean clean-all
 
 env: $(STAMP)
 
@@ -35,10 +38,15 @@ synth: $(STAMP)
 	$(PY) -m analysis synth
 
 results: $(STAMP)
-	$(PY) -m analysis results --source $(SOURCE) --stimuli $(STIMULI) --depths $(DEPTHS)
+	$(PY) -m analysis results --source $(SOURCE) --stimuli $(STIMULI) --depths $(DEPTHS) \
+		--protocols $(PROTOCOLS) --n-boot $(N_BOOT)
+
+ground-truth: $(STAMP)
+	$(PY) -m analysis ground-truth --source $(SOURCE) --n-boot $(N_BOOT)
 
 paper: $(STAMP)
-	$(PY) -m analysis paper --source $(SOURCE) --stimuli $(STIMULI) --depths $(DEPTHS)
+	$(PY) -m analysis paper --source $(SOURCE) --stimuli $(STIMULI) --depths $(DEPTHS) \
+		--protocols $(PROTOCOLS) --n-boot $(N_BOOT)
 
 bench: $(STAMP)
 	for b in benchmarks/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done

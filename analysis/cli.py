@@ -3,9 +3,13 @@
 Commands
 --------
 ``synth``        build the embedded synthetic Brain Observatory (AllenSDK layout)
-``run``          compute one stimulus x depth -> ``results/<source>/<stimulus>_<depth>.csv``
-``results``      ``run`` over a grid of stimuli x depths
-``paper``        results of the grid, then the book (HTML + PDF) into ``_book/``
+``run``          compute one stimulus x depth under one protocol ->
+                 ``results/<source>/<stimulus>_<depth>[_corrected].csv`` (+ ``_tests.csv``)
+``results``      ``run`` over a grid of stimuli x depths x protocols
+``ground-truth`` plant a known layer in a synthetic area, recover it ->
+                 ``results/<source>/ground_truth.csv``
+``paper``        results of the grid under both protocols, the ground truth, then the
+                 book (HTML + PDF) into ``_book/``
 ``checkpoints``  locate and verify the ten network checkpoints
 ``paths``        print where data, checkpoints, caches and results live
 
@@ -29,8 +33,11 @@ EPILOG = """\
 examples:
   python -m analysis synth
   python -m analysis run --stimulus natural_scenes --depth 175
+  python -m analysis run --stimulus natural_scenes --depth 175 --protocol corrected --n-boot 0
   python -m analysis run --stimulus natural_movie_one --depth 275 --source allen --download
   python -m analysis results --stimuli natural_scenes natural_movie_one --depths 175 275 375
+  python -m analysis results --protocols original corrected
+  python -m analysis ground-truth
   python -m analysis run --stimulus natural_movie_one --depth 175 --movie-bin 1 --jobs 2
   python -m analysis run --stimulus natural_scenes --depth 175 --dask tcp://scheduler:8786
 
@@ -51,6 +58,35 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {value}")
+    return value
+
+
+#: Protocols and the default of ``--n-boot``: ``pipeline.PROTOCOLS`` and ``pipeline.N_BOOT``
+#: (equal by test), repeated here so that parsing arguments does not import torch.
+PROTOCOLS: tuple[str, ...] = config.PROTOCOL_NAMES
+N_BOOT: int = 1000
+
+
+def _protocol(text: str) -> str:
+    if text not in PROTOCOLS:
+        raise argparse.ArgumentTypeError(f"unknown protocol {text!r}; valid protocols: {', '.join(PROTOCOLS)}")
+    return text
+
+
+def _add_inference_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--n-boot", type=_non_negative_int, default=None,
+                   help=f"bootstrap draws for the 95%% intervals and the rat-vs-treeshrew tests "
+                        f"(default {N_BOOT}, or 0 above 200 conditions, e.g. --movie-bin 1; "
+                        f"0 = no inference: no intervals, no tests table)")
+
+
 def _add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--source", default="synthetic", choices=config.SOURCES,
                    help="data source: the embedded synthetic Brain Observatory (default) or real Allen data")
@@ -62,6 +98,7 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
                    help="movie frames averaged per condition (default 15: 60 conditions)")
     p.add_argument("--n-brain-rdms", type=_positive_int, default=100, help="half-trial brain RDMs (default 100)")
     p.add_argument("--n-splits", type=_positive_int, default=100, help="noise-ceiling split halves (default 100)")
+    _add_inference_options(p)
     p.add_argument("--checkpoints", nargs="+", default=None, metavar="NAME",
                    help="checkpoint names (default: all ten, e.g. rat1 ... ts5)")
     p.add_argument("--download", action="store_true", default=os.environ.get("RSA_DOWNLOAD") == "1",
@@ -98,16 +135,31 @@ def build_parser() -> argparse.ArgumentParser:
                        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--stimulus", required=True, choices=config.STIMULI)
     p.add_argument("--depth", required=True, type=_positive_int, help="imaging depth in um (175, 275, ...)")
+    p.add_argument("--protocol", type=_protocol, default=PROTOCOLS[0], metavar="PROTOCOL",
+                   help=f"analysis protocol: {' or '.join(PROTOCOLS)} (see analysis.protocols)")
     _add_run_options(p)
 
-    p = sub.add_parser("results", help="run a grid of stimuli x depths")
+    p = sub.add_parser("results", help="run a grid of stimuli x depths x protocols")
     p.add_argument("--stimuli", nargs="+", default=list(config.STIMULI), metavar="STIMULUS")
     p.add_argument("--depths", nargs="+", type=_positive_int, default=list(config.DEPTHS), metavar="DEPTH")
+    p.add_argument("--protocols", nargs="+", type=_protocol, default=[PROTOCOLS[0]], metavar="PROTOCOL",
+                   help=f"protocols to run ({', '.join(PROTOCOLS)}; default {PROTOCOLS[0]})")
     _add_run_options(p)
 
-    p = sub.add_parser("paper", help="compute the grid's results and render the book into _book/")
+    p = sub.add_parser("ground-truth", help="plant a known layer in a synthetic area and check that it is recovered")
+    p.add_argument("--source", default="synthetic", choices=config.SOURCES,
+                   help="results folder to write ground_truth.csv into (the planted data are always synthetic)")
+    p.add_argument("--seed", type=int, default=config.SEED, help=f"analysis seed (default {config.SEED})")
+    _add_inference_options(p)
+    p.add_argument("--force", action="store_true", help="recompute even when the table is up to date")
+
+    p = sub.add_parser("paper", help="compute the grid's results (both protocols), the ground truth and "
+                                     "render the book into _book/")
     p.add_argument("--stimuli", nargs="+", default=list(config.STIMULI), metavar="STIMULUS")
     p.add_argument("--depths", nargs="+", type=_positive_int, default=list(config.DEPTHS), metavar="DEPTH")
+    p.add_argument("--protocols", nargs="+", type=_protocol, default=list(PROTOCOLS), metavar="PROTOCOL",
+                   help=f"protocols to run (default: {' '.join(PROTOCOLS)}; the robustness chapter "
+                        "compares them)")
     p.add_argument("--offline", action="store_true",
                    help="use the offline renderer (pandoc + Typst) even when quarto is installed")
     _add_run_options(p)
@@ -119,16 +171,22 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _run_config(args: argparse.Namespace, stimulus: str, depth: int):
+def _run_config(args: argparse.Namespace, stimulus: str, depth: int, protocol: str):
     from .pipeline import RunConfig
 
     return RunConfig(
         stimulus=stimulus, depth=depth, source=args.source, cre_line=args.cre_line,
-        areas=tuple(args.areas), seed=args.seed, movie_bin=args.movie_bin,
+        areas=tuple(args.areas), seed=args.seed, protocol=protocol, movie_bin=args.movie_bin,
         n_brain_rdms=args.n_brain_rdms, n_splits=args.n_splits,
         checkpoint_names=tuple(args.checkpoints) if args.checkpoints else None,
-        download=args.download,
+        download=args.download, n_boot=args.n_boot,
     )
+
+
+def _protocols(args: argparse.Namespace) -> list[str]:
+    """The protocols of a command, in the order given, each once."""
+    found = getattr(args, "protocols", None) or [args.protocol]
+    return list(dict.fromkeys(found))
 
 
 def ensure_synthetic(depths: Sequence[int]) -> None:
@@ -141,13 +199,23 @@ def ensure_synthetic(depths: Sequence[int]) -> None:
 def _cmd_run(args: argparse.Namespace, grid: Sequence[tuple[str, int]]) -> int:
     from . import pipeline
 
-    configs = [_run_config(args, s, d) for s, d in grid]  # validate everything first
+    # validate everything first; the original protocol of a cell first
+    configs = [_run_config(args, s, d, p) for p in _protocols(args) for s, d in grid]
     if args.source == "synthetic":
         ensure_synthetic(sorted({d for _, d in grid}))
     for cfg in configs:
         t0 = time.perf_counter()
         path = pipeline.run(cfg, progress=not args.quiet, jobs=args.jobs, dask=args.dask)
         print(f"wrote {path} ({time.perf_counter() - t0:.1f} s)")
+    return 0
+
+
+def _cmd_ground_truth(source: str, seed: int, n_boot: int, force: bool = False) -> int:
+    from . import ground_truth
+
+    t0 = time.perf_counter()
+    path = ground_truth.write_ground_truth(source, seed=seed, n_boot=n_boot, force=force)
+    print(f"ground truth: {path} ({time.perf_counter() - t0:.1f} s)")
     return 0
 
 
@@ -174,12 +242,19 @@ def main(argv: Sequence[str] | None = None) -> int:
             for s in args.stimuli:
                 config.validate_choice("stimulus", s, config.STIMULI)
             return _cmd_run(args, [(s, d) for s in args.stimuli for d in args.depths])
+        if args.command == "ground-truth":
+            return _cmd_ground_truth(args.source, args.seed, N_BOOT if args.n_boot is None else args.n_boot,
+                                     args.force)
         if args.command == "paper":
             from . import book
 
             grid = [(s, d) for s in args.stimuli for d in args.depths]
             book.validate_grid(grid)
             _cmd_run(args, grid)
+            if args.n_boot is None or args.n_boot:
+                _cmd_ground_truth(args.source, args.seed, N_BOOT if args.n_boot is None else args.n_boot)
+            else:
+                print("--n-boot 0: no inference, so no ground-truth check (it needs bootstrap draws)")
             res = book.render(grid, args.source, args.cre_line, args.seed, offline=args.offline or None)
             print(f"wrote the book to {config.PROJECT_ROOT / '_book'} ({len(res['pages'])} pages; PDF {res['pdf']})")
             return 0

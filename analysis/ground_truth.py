@@ -29,18 +29,31 @@ Gaussian direction, so over neurons two images' drives correlate exactly as
 the layer's patterns do; any per-neuron monotone nonlinearity then keeps the
 RDM's order in the many-neuron limit. What separates subjects is the finite
 sample of neurons (and trial noise), i.e. exactly what the Nili bounds measure.
+
+The book's table (:func:`write_ground_truth`, ``python -m analysis ground-truth``, part
+of ``python -m analysis paper``): :data:`PLANT` (``rat1/out`` in VISp at 175 um on the
+scenes; the ``planted`` preset: 4 containers of 120 cells) is built once under
+``$RSA_DATA/planted/<settings hash>/``; every layer of :data:`CANDIDATES` (a rat- and a
+treeshrew-trained network, 30 layers) is scored and
+``results/<source>/ground_truth.csv`` written (columns of
+:data:`analysis.book.GROUND_TRUTH_COLUMNS` plus ``best_checkpoint, best_share, margin,
+reaches_ceiling, stimulus, depth, n_subjects, n_cells, n_boot``), with a JSON beside it
+holding the settings; an up-to-date table is not recomputed.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
 import pandas as pd
 
 from . import config
-from .protocols import CORRECTED, Protocol, pool_subjects, subject_tensors
+from .protocols import CORRECTED, Protocol
 from .synthetic import Plant
 
 STIMULUS_CLIP_FRAMES = 15
@@ -148,25 +161,28 @@ def recover(boc: Any, stimulus: str, area: str, depth: int, checkpoints: Sequenc
             n_splits: int = 20, level: float = 0.95, template: np.ndarray | None = None) -> Recovery:
     """Score every layer of ``checkpoints`` against ``area`` under ``protocol`` with intervals.
 
-    Subjects are experiment containers (:func:`analysis.protocols.subject_tensors`);
-    scores are means over subjects of tau-a; intervals from
-    :func:`analysis.stats.bootstrap_scores` over stimuli and subjects.
+    The same code as the corrected protocol of :func:`analysis.pipeline.run`: per-container
+    responses (:func:`analysis.pipeline.subject_responses`, cached), their all-trial RDMs,
+    Spearman-Brown ceiling and Nili bounds (:func:`analysis.pipeline.corrected_brain`),
+    model RDMs of the protocol's clips (:func:`analysis.pipeline.protocol_clips`,
+    :func:`analysis.pipeline.model_rdms`, cached). Scores here are the **means over
+    subjects** of tau-a with each container's RDM - the quantity the Nili bounds bound,
+    so that "reaches the ceiling" compares like with like - with intervals from
+    :func:`analysis.stats.bootstrap_scores` over stimuli and subjects (generator
+    ``derive_rng(seed, stimulus, depth, area, "bootstrap")``).
     """
     from . import allen, rdm, stats
+    from . import checkpoints as ckpt
+    from . import pipeline
 
-    subjects = subject_tensors(boc, stimulus, area, depth, protocol, seed=seed)
-    subject_rdms = np.concatenate([rdm.mean_rdm(m.responses) for m in subjects.values()])
-    pooled = pool_subjects(subjects)
+    subj = pipeline.subject_responses(boc, stimulus, area, depth, protocol, seed=seed)
+    brain = pipeline.corrected_brain(subj.tensors, n_splits, rdm.derive_rng(seed, stimulus, depth, area, "ceiling"))
+    subject_rdms = brain["subject_rdms"]
     if template is None:
         template = allen.load_template(boc, stimulus)
-    names, model_rdms = [], []
-    for ck in checkpoints:
-        feats = checkpoint_layer_features(ck, stimulus, template, keep_aspect=protocol.keep_aspect,
-                                          pad_value=protocol.pad_value)
-        for layer in config.LAYERS:
-            model_rdms.append(rdm.calc_rdms(feats[layer]))
-            names.append((ck, layer))
-    model_rdms = np.concatenate(model_rdms)
+    clips, key = pipeline.protocol_clips(template, stimulus, protocol)
+    names = [(ck, layer) for ck in checkpoints for layer in config.LAYERS]
+    model_rdms = np.concatenate([pipeline.model_rdms(ckpt.get_entry(ck), clips, key) for ck in checkpoints])
     boot = stats.bootstrap_scores(model_rdms, subject_rdms, rdm.derive_rng(seed, stimulus, depth, area, "bootstrap"),
                                   n_boot=n_boot)
     lo, hi = boot.ci(level)
@@ -174,11 +190,10 @@ def recover(boc: Any, stimulus: str, area: str, depth: int, checkpoints: Sequenc
     scores = pd.DataFrame({"checkpoint": [n[0] for n in names], "layer": [n[1] for n in names],
                            "score": boot.point, "ci_low": lo, "ci_high": hi, "best_share": best_share})
     nlo, nhi = boot.nili_ci(level) if subject_rdms.shape[0] >= 2 else (np.full(2, np.nan), np.full(2, np.nan))
-    sb = rdm.split_half_ceiling_sb(pooled.responses, n_splits, rdm.derive_rng(seed, stimulus, depth, area, "ceiling"))
     return Recovery(area=area, scores=scores, nili=(float(boot.nili_point[0]), float(boot.nili_point[1])),
                     nili_ci=((float(nlo[0]), float(nhi[0])), (float(nlo[1]), float(nhi[1]))),
-                    sb_ceiling=sb.median, n_subjects=int(subject_rdms.shape[0]),
-                    n_cells=int(pooled.responses.shape[2]))
+                    sb_ceiling=float(np.median(brain["ceiling"])), n_subjects=int(subject_rdms.shape[0]),
+                    n_cells=int(sum(t.shape[2] for t in subj.tensors)))
 
 
 def check_recovery(rec: Recovery, checkpoint: str, layer: str) -> dict[str, Any]:
@@ -215,3 +230,110 @@ def check_recovery(rec: Recovery, checkpoint: str, layer: str) -> dict[str, Any]
         "ceiling": float(c_lo),
         "reaches_ceiling": bool(row.ci_high >= c_lo and row.ci_low <= c_hi),
     }
+
+
+# --------------------------------------------------------------------------------------
+# The book's ground-truth table
+# --------------------------------------------------------------------------------------
+
+#: The planted answer of the book's ground-truth check (see tests/test_ground_truth.py for
+#: why ``rat1/out``: its RDM is the least like any other layer's).
+PLANT: dict[str, Any] = {
+    "checkpoint": "rat1", "layer": "out", "area": "VISp", "stimulus": "natural_scenes", "depth": 175,
+    "weight": 1.0, "gain": 3.0, "mode": "geometry", "response": "rectified", "preset": "planted", "data_seed": 0,
+}
+#: Networks whose every layer competes with the planted one.
+CANDIDATES: tuple[str, ...] = ("rat1", "ts1")
+#: Columns of ``ground_truth.csv`` beyond the book's (:data:`analysis.book.GROUND_TRUTH_COLUMNS`).
+EXTRA_COLUMNS: tuple[str, ...] = ("best_checkpoint", "best_share", "margin", "reaches_ceiling", "stimulus",
+                                  "depth", "n_subjects", "n_cells", "n_boot")
+
+
+def _settings_key(settings: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def planted_cache(plant: dict[str, Any] | None = None, root: Path | None = None, progress: bool = False) -> Path:
+    """The synthetic cache with ``plant`` (default :data:`PLANT`), built when missing; returns its root.
+
+    Lives in ``$RSA_DATA/planted/<hash of the plant, the generator version and the
+    checkpoint's SHA-256>`` unless ``root`` is given; built atomically
+    (:func:`analysis.synthetic.build_synthetic_cache`).
+    """
+    from . import checkpoints, synthetic
+
+    plant = dict(PLANT if plant is None else plant)
+    settings = {**plant, "generator_version": synthetic.GENERATOR_VERSION,
+                "checkpoint_sha256": checkpoints.get_entry(plant["checkpoint"]).sha256}
+    if root is None:
+        root = config.data_root() / "planted" / _settings_key(settings)[:16]
+    root = Path(root)
+    if not (root / "manifest.json").is_file():
+        p = layer_plant(plant["checkpoint"], plant["layer"], plant["area"], weight=plant["weight"],
+                        gain=plant["gain"], stimuli=(plant["stimulus"],), mode=plant["mode"],
+                        response=plant["response"])
+        synthetic.build_synthetic_cache(root, preset=plant["preset"], seed=plant["data_seed"], progress=progress,
+                                        plant=p, overwrite=True)
+    return root
+
+
+def ground_truth_row(rec: Recovery, plant: dict[str, Any], n_boot: int) -> dict[str, Any]:
+    """One row of ``ground_truth.csv`` from a :class:`Recovery` of the planted area."""
+    check = check_recovery(rec, plant["checkpoint"], plant["layer"])
+    return {
+        "area": rec.area, "planted_checkpoint": plant["checkpoint"], "planted_layer": plant["layer"],
+        "best_layer": check["best_layer"], "score": check["score"], "ci_low": check["ci_low"],
+        "ci_high": check["ci_high"], "ceiling_low": check["ceiling_low"], "ceiling_high": check["ceiling_high"],
+        "recovered": check["recovered_best"], "best_checkpoint": check["best_checkpoint"],
+        "best_share": check["best_share"], "margin": check["margin"], "reaches_ceiling": check["reaches_ceiling"],
+        "stimulus": plant["stimulus"], "depth": int(plant["depth"]), "n_subjects": rec.n_subjects,
+        "n_cells": rec.n_cells, "n_boot": int(n_boot),
+    }
+
+
+def write_ground_truth(source: str = "synthetic", *, seed: int = config.SEED, n_boot: int = 1000,
+                       n_splits: int = 20, plant: dict[str, Any] | None = None,
+                       candidates: Sequence[str] = CANDIDATES, force: bool = False,
+                       progress: bool = True) -> Path:
+    """Plant, recover and write ``results/<source>/ground_truth.csv`` (and a JSON of its settings).
+
+    The planted data are always synthetic (:func:`planted_cache`); ``source`` only says
+    whose results folder (and book) the table belongs to. ``n_boot`` bootstrap draws
+    (at least 20: "best in >= 95 % of the draws" needs draws). Skips the work when the
+    table exists with the same settings (``force`` recomputes). Written atomically.
+    """
+    from . import allen, book, checkpoints, fileio
+
+    config.validate_choice("source", source, config.SOURCES)
+    plant = dict(PLANT if plant is None else plant)
+    candidates = tuple(candidates)
+    if plant["checkpoint"] not in candidates:
+        raise ValueError(f"the planted checkpoint {plant['checkpoint']!r} must be among the candidates {candidates}")
+    if int(n_boot) < 20:
+        raise ValueError(f"the ground-truth check needs at least 20 bootstrap draws (its criterion is the share "
+                         f"of draws in which the planted layer is best); got n_boot={n_boot}")
+    n_boot = int(n_boot)
+    path = book.ground_truth_path(source)
+    settings = {"plant": plant, "candidates": list(candidates), "seed": int(seed), "n_boot": n_boot,
+                "n_splits": int(n_splits), "protocol": CORRECTED.as_dict(),
+                "checkpoints": {c: checkpoints.get_entry(c).sha256 for c in candidates}}
+    key = _settings_key(settings)
+    meta = path.with_suffix(".json")
+    if not force and path.is_file() and meta.is_file():
+        try:
+            if json.loads(meta.read_text()).get("key") == key:
+                if progress:
+                    print(f"ground truth {path}: up to date")
+                return path
+        except ValueError:
+            pass
+    root = planted_cache(plant, progress=progress)
+    boc = allen.open_cache("synthetic", root)
+    rec = recover(boc, plant["stimulus"], plant["area"], int(plant["depth"]), list(candidates), seed=seed,
+                  n_boot=n_boot, n_splits=n_splits)
+    table = pd.DataFrame([ground_truth_row(rec, plant, n_boot)],
+                         columns=list(book.GROUND_TRUTH_COLUMNS) + list(EXTRA_COLUMNS))
+    fileio.write_text_atomic(meta, json.dumps({"key": key, "settings": settings, "planted_data": str(root)},
+                                              indent=2, sort_keys=True) + "\n")
+    fileio.write_atomic(path, lambda p: table.to_csv(p, index=False, float_format="%.12g"))
+    return path

@@ -1,33 +1,86 @@
-"""One stimulus x depth, end to end: recordings and networks -> a tidy table.
+"""One stimulus x depth under one protocol, end to end: recordings and networks -> tidy tables.
 
 The straight line of the study::
 
     recordings -> response tensors -> brain RDMs, noise ceilings   (per area)
     stimuli    -> clips -> network features -> model RDMs          (per checkpoint, layer)
-    model RDMs x brain RDMs -> tau-a scores -> tidy table + provenance
+    model RDMs x brain RDMs -> tau-a scores -> bootstrap intervals, species tests
+               -> tidy tables + provenance
 
-:func:`run` writes ``results/<source>/<stimulus>_<depth>.csv`` (one row per area x
-checkpoint x layer, plus a pixel-baseline row and a noise-ceiling row per area) and a
-provenance JSON beside it. Both are written atomically. Expensive steps are cached
-on disk (:mod:`analysis.cache`) under keys derived from file contents, parameters
-and code versions, so a second identical run is fast and bit-identical.
+Protocols (:data:`PROTOCOLS`, settings in :mod:`analysis.protocols`):
+
+* ``original`` (faithful to the original study): every session's neurons pooled per
+  area (a cell imaged in several sessions counts once per session); the brain RDMs are
+  ``n_brain_rdms`` RDMs of random half-trial means and a model's ``score`` is its mean
+  tau-a over them (``score_sd``: SD over them); the ``noise_ceiling`` row is the median
+  (and SD) of the raw split-half tau-a.
+* ``corrected``: experiment containers are the subjects
+  (:func:`analysis.protocols.subject_tensors`: cells matched by cell_specimen_id and
+  counted once, missing presentations NaN, stated latency and window, optional
+  reliability filter); the brain RDM is the all-trial RDM (:func:`analysis.rdm.mean_rdm`)
+  of the containers' cells pooled, a model's ``score`` its tau-a with it (``score_sd``
+  NaN: there is one brain RDM; see the interval); the ``noise_ceiling`` row is the
+  Spearman-Brown-corrected split-half ceiling of that RDM
+  (:func:`analysis.rdm.split_half_ceiling_sb`, median and SD over splits) and the
+  ``nili_lower``/``nili_upper`` rows the Nili bounds across the containers' own all-trial
+  RDMs (:func:`analysis.rdm.nili_bounds`; ``score_sd``: SD over containers). Note
+  that the Nili bounds bound the *mean over containers* of per-container scores, a
+  lower quantity than the pooled score (fewer cells per RDM): they describe how
+  consistent the animals are, the SB ceiling is the reference of the pooled score.
+  Stimuli are resized keeping their aspect ratio (:func:`analysis.features.make_clips`
+  with ``keep_aspect=True``).
+
+Inference (both protocols; ``n_boot`` draws, 0 = off): ``ci_low``/``ci_high`` are the
+95 % percentile bootstrap interval of every model and baseline score, resampling
+stimuli and experiment containers (animals) together
+(:func:`analysis.stats.bootstrap_pooled_scores`; generator
+``rdm.derive_rng(seed, stimulus, depth, area, "bootstrap")``). Because both protocols
+score against the RDM of the area's cells *pooled* over containers, resampling
+containers means pooling the cells of the drawn containers and recomputing that RDM
+(a container drawn twice contributes its cells twice); averaging per-container scores
+(:func:`analysis.stats.bootstrap_scores`) would bootstrap a different, lower quantity,
+so its interval would not be an interval of the table's score. Under the original
+protocol each draw uses one of the ``n_brain_rdms`` trial halves at random (the score
+is their mean): the interval also carries the half-to-half spread, i.e. it is slightly
+conservative. With one container in an area only the stimuli vary. Noise-ceiling and
+Nili rows have no interval (NaN). The paired rat-vs-treeshrew tests
+(:func:`analysis.stats.species_tests`: per layer and at each species' best layer,
+resampling seeds as well; generator ``derive_rng(seed, stimulus, depth, area,
+"species_tests")``) reuse the same draws, FDR-corrected over the whole tests table
+(:func:`analysis.stats.add_fdr`).
+
+:func:`run` writes, atomically, ``config.results_path(source, stimulus, depth,
+protocol=...)`` (``results/<source>/<stimulus>_<depth>.csv`` for the original,
+``..._corrected.csv`` for the corrected protocol: one row per area x checkpoint x layer,
+a pixel-baseline row and the ceiling rows per area; columns :data:`COLUMNS`), the tests
+table (``kind="tests"``, columns :data:`TEST_COLUMNS`; not written, and a stale one
+removed, when inference is off or only one species is scored) and a provenance JSON
+beside the scores. Expensive steps are cached on disk (:mod:`analysis.cache`) under
+keys derived from file contents, parameters, the protocol and code versions, so a
+second identical run is fast and bit-identical.
 
 What each cached step depends on (a changed parameter recomputes only its dependants):
 
-* ``responses``: NWB file hashes, stimulus, experiments; the movie is cached at frame
-  level and binned to ``movie_bin`` conditions after loading (not keyed on seed,
-  movie_bin or checkpoints);
-* ``brain_rdms`` (and noise ceilings): responses key, seed, movie_bin, n_brain_rdms,
-  n_splits, labels (not checkpoints);
-* ``stimuli``: the 64x64 frames, keyed on the template's content hash;
+* ``responses``: NWB file hashes, stimulus, experiments, protocol. Original: the pooled
+  tensor and the neurons per experiment; the movie at frame level, binned to
+  ``movie_bin`` conditions after loading. Corrected: one tensor per container, keyed
+  also on all protocol settings, cre line and ``movie_bin`` (and the seed when a
+  reliability filter draws);
+* ``brain_rdms`` (and noise ceilings, Nili bounds): responses key, protocol, seed,
+  movie_bin, n_brain_rdms, n_splits, labels (not checkpoints);
+* ``brain_rdms`` entries with ``step: bootstrap``: the bootstrap draws of an area,
+  keyed on the responses key, protocol, seed, n_boot, n_brain_rdms, movie_bin and a hash
+  of the model RDMs scored;
+* ``stimuli``: the 64x64 frames, keyed on the template's content hash and the resizing
+  (``keep_aspect``, pad value);
 * ``features``: checkpoint SHA-256, clips, layers - for the clip-averaged protocol only
   (per-frame features, ~0.9 GB per checkpoint, are not cached);
-* ``model_rdms``: checkpoint SHA-256, clips, layers, movie_bin when not 15 (not seed,
-  areas, depth).
+* ``model_rdms``: checkpoint SHA-256, clips (hence the resizing), layers, movie_bin when
+  not 15 (not seed, areas, depth).
 
-Independent work (areas, checkpoints, per-area scores) goes through
+Independent work (areas, checkpoints, per-area scores and bootstrap) goes through
 :func:`analysis.parallel.map_tasks`: serial by default, local processes with
-``jobs > 1``, a Dask cluster with a scheduler address; the table is identical.
+``jobs > 1``, a Dask cluster with a scheduler address; the tables are identical.
 """
 
 from __future__ import annotations
@@ -40,22 +93,46 @@ import sys
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, NamedTuple, Sequence
 
 import numpy as np
 import pandas as pd
 
-from . import allen, cache, checkpoints, compare, config, features, fileio, parallel, rdm, responses
+from . import (allen, cache, checkpoints, compare, config, features, fileio, parallel, protocols, rdm,
+               responses, stats)
 
 log = logging.getLogger(__name__)
 
-PROTOCOLS: tuple[str, ...] = ("original",)
+#: Analysis protocols (:mod:`analysis.protocols`); the first is the default.
+PROTOCOLS: tuple[str, ...] = ("original", "corrected")
+#: Default number of bootstrap draws (``0`` turns inference off).
+N_BOOT: int = 1000
+#: Above this many conditions (per-frame movie: 900) inference is off unless ``n_boot`` is
+#: given: each draw re-scores every model at O(m log m) per pair with m = n(n-1)/2
+#: condition pairs, ~1000x the work of one run at 900 conditions.
+MAX_AUTO_BOOT_CONDITIONS: int = 200
+
+
+def default_n_boot(stimulus: str, movie_bin: int) -> int:
+    """Bootstrap draws when none are asked for: :data:`N_BOOT`, or 0 above
+    :data:`MAX_AUTO_BOOT_CONDITIONS` conditions (e.g. ``--movie-bin 1``)."""
+    n = responses.N_MOVIE_FRAMES // movie_bin if stimulus == "natural_movie_one" else responses.N_SCENES
+    return N_BOOT if n <= MAX_AUTO_BOOT_CONDITIONS else 0
+#: Level of the bootstrap intervals.
+CI_LEVEL: float = 0.95
 
 #: Columns of the tidy result table, in order.
 COLUMNS: tuple[str, ...] = (
     "source", "stimulus", "depth", "cre_line", "area", "row_type", "species", "seed",
     "checkpoint", "layer", "pathway", "score", "score_sd", "n_conditions", "n_neurons",
-    "n_experiments",
+    "n_experiments", "ci_low", "ci_high", "protocol",
+)
+#: Row types of the tidy table (``nili_*`` under the corrected protocol only).
+ROW_TYPES: tuple[str, ...] = ("noise_ceiling", "nili_lower", "nili_upper", "baseline", "model")
+#: Columns of the tests table (one row per area x test), in order.
+TEST_COLUMNS: tuple[str, ...] = (
+    "area", "test", "layer", "layer_a", "layer_b", "mean_a", "mean_b", "difference", "ci_low",
+    "ci_high", "p", "p_seeds", "p_fdr", "significant", "stimulus", "depth", "protocol", "source",
 )
 
 #: Packages whose versions go into the provenance.
@@ -63,14 +140,19 @@ PROVENANCE_PACKAGES: tuple[str, ...] = (
     "allensdk", "numpy", "scipy", "pandas", "torch", "rsatoolbox", "numba", "h5py", "pynwb",
 )
 
+assert PROTOCOLS == config.PROTOCOL_NAMES and set(PROTOCOLS) == set(protocols.PROTOCOLS)
+
 
 @dataclass(frozen=True)
 class RunConfig:
     """Parameters of one run (validated on construction).
 
-    ``movie_bin`` is the number of movie frames averaged into one condition (15 in
-    the original: 60 conditions of 0.5 s). ``n_brain_rdms`` and ``n_splits`` are the
-    numbers of half-trial brain RDMs and of split-half noise-ceiling draws.
+    ``protocol``: one of :data:`PROTOCOLS`. ``movie_bin`` is the number of movie frames
+    averaged into one condition (15 in the original: 60 conditions of 0.5 s).
+    ``n_brain_rdms`` and ``n_splits`` are the numbers of half-trial brain RDMs (original
+    protocol) and of split-half noise-ceiling draws. ``n_boot``: bootstrap draws of the
+    intervals and tests (0 = no inference: NaN intervals, no tests table; ``None``:
+    :func:`default_n_boot`, i.e. 1000, or 0 above 200 conditions such as the per-frame movie).
     """
 
     stimulus: str
@@ -85,6 +167,7 @@ class RunConfig:
     n_splits: int = 100
     checkpoint_names: tuple[str, ...] | None = None
     download: bool = False
+    n_boot: int | None = None
 
     def __post_init__(self) -> None:
         config.validate_choice("stimulus", self.stimulus, config.STIMULI)
@@ -100,6 +183,20 @@ class RunConfig:
         for name in ("n_brain_rdms", "n_splits"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1; got {getattr(self, name)}")
+        if self.n_boot is None:  # frozen: resolve the default once, here
+            object.__setattr__(self, "n_boot", default_n_boot(self.stimulus, self.movie_bin))
+        if not isinstance(self.n_boot, (int, np.integer)) or isinstance(self.n_boot, bool) or self.n_boot < 0:
+            raise ValueError(f"n_boot must be an integer >= 0 (0 = no inference); got {self.n_boot!r}")
+
+    @property
+    def spec(self) -> protocols.Protocol:
+        """The :class:`analysis.protocols.Protocol` named by ``protocol``."""
+        return protocols.get_protocol(self.protocol)
+
+    @property
+    def labels(self) -> tuple[str, int]:
+        """``(stimulus, depth)``: the first labels of every derived generator."""
+        return self.stimulus, int(self.depth)
 
 
 # --------------------------------------------------------------------------------------
@@ -109,7 +206,11 @@ class RunConfig:
 
 @dataclass
 class AreaData:
-    """Pooled responses of one area: ``responses`` ``(trials, conditions, neurons)``."""
+    """Pooled responses of one area: ``responses`` ``(trials, conditions, neurons)``.
+
+    ``subjects``: the experiment containers (sorted ids); ``groups`` ``(neurons,)`` int:
+    the index in ``subjects`` of each neuron's container (``None`` once slimmed).
+    """
 
     area: str
     experiments: list[allen.Experiment]
@@ -117,6 +218,8 @@ class AreaData:
     fingerprint: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
     shape: tuple[int, ...] = ()
+    subjects: tuple[int, ...] = ()
+    groups: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         if self.responses is not None:
@@ -124,7 +227,23 @@ class AreaData:
 
     def slim(self) -> "AreaData":
         """A copy without the response tensor (its shape kept), for passing between workers."""
-        return AreaData(self.area, self.experiments, None, self.fingerprint, dict(self.extra), self.shape)
+        return AreaData(self.area, self.experiments, None, self.fingerprint, dict(self.extra), self.shape,
+                        self.subjects, None)
+
+    def subject_patterns(self, trials: np.ndarray | None = None) -> list[np.ndarray]:
+        """Each container's trial-mean patterns ``(conditions, cells)`` over ``trials`` (default all).
+
+        Means over the valid trials (:func:`analysis.responses.trial_mean`); cells without a
+        valid trial in some condition are left out, as :func:`analysis.rdm.mean_rdm` does.
+        """
+        if self.responses is None or self.groups is None:
+            raise ValueError(f"{self.area}: the responses were dropped (slim copy)")
+        r = self.responses if trials is None else self.responses[trials]
+        out = []
+        for s in range(len(self.subjects)):
+            m = responses.trial_mean(r[:, :, self.groups == s])
+            out.append(m[:, responses.complete_cells(m)])
+        return out
 
 
 def movie_bin_of(cfg: RunConfig) -> int | None:
@@ -135,26 +254,42 @@ def movie_bin_of(cfg: RunConfig) -> int | None:
 
 
 def session_responses(session: allen.Session, cfg: RunConfig) -> np.ndarray:
-    """Response tensor of one session under the run's protocol."""
+    """Response tensor of one session under the original protocol."""
     if cfg.stimulus == "natural_scenes":
         return responses.scene_responses(session.events, session.stim_table)
     return responses.movie_responses(session.events, session.stim_table, movie_bin=cfg.movie_bin)
 
 
-def area_responses(boc: Any, cfg: RunConfig, area: str) -> AreaData:
-    """Select an area's experiments and pool their responses (cached on file contents).
+def _subject_index(experiments: Sequence[allen.Experiment]) -> tuple[tuple[int, ...], np.ndarray]:
+    """Sorted container ids and, per experiment, the index of its container."""
+    subjects = tuple(sorted({int(e.container_id) for e in experiments}))
+    return subjects, np.array([subjects.index(int(e.container_id)) for e in experiments], np.int64)
 
-    The movie is cached at frame level ``(trials, 900, neurons)`` (independent of
+
+def area_responses(boc: Any, cfg: RunConfig, area: str) -> AreaData:
+    """Select an area's experiments and pool their responses under ``cfg.protocol`` (cached).
+
+    Original protocol: the sessions' neurons concatenated (cached on file contents). The
+    movie is cached at frame level ``(trials, 900, neurons)`` (independent of
     ``movie_bin``) and binned after loading, which equals binning each session
     (:func:`analysis.responses.movie_responses`): block means along conditions commute
-    with concatenation along neurons.
+    with concatenation along neurons. Corrected protocol: :func:`subject_responses`,
+    pooled over containers.
     """
+    if cfg.protocol == "corrected":
+        subj = subject_responses(boc, cfg.stimulus, area, int(cfg.depth), cfg.spec, cre_line=cfg.cre_line,
+                                 movie_bin=cfg.movie_bin, seed=cfg.seed)
+        sizes = [t.shape[2] for t in subj.tensors]
+        return AreaData(area, subj.experiments, responses.pool_neurons(subj.tensors), subj.fingerprint,
+                        subjects=subj.container_ids,
+                        groups=np.repeat(np.arange(len(sizes)), sizes))
     experiments = allen.select_experiments(boc, cfg.stimulus, area, int(cfg.depth), cfg.cre_line)
     prints = [allen.experiment_fingerprint(boc, e.experiment_id) for e in experiments]
     movie = cfg.stimulus == "natural_movie_one"
     parts = {
         "stimulus": cfg.stimulus, "protocol": cfg.protocol,
         "experiments": [e.experiment_id for e in experiments], "files": prints,
+        "neurons_per_experiment": True,
     }
     if movie:
         parts["frames"] = responses.N_MOVIE_FRAMES
@@ -167,32 +302,154 @@ def area_responses(boc: Any, cfg: RunConfig, area: str) -> AreaData:
                 tensors.append(responses.movie_frame_responses(session.events, session.stim_table))
             else:
                 tensors.append(session_responses(session, cfg))
-        return {"responses": responses.pool_neurons(tensors)}
+        return {"responses": responses.pool_neurons(tensors), "sizes": np.array([t.shape[2] for t in tensors])}
 
-    data = cache.get_or_compute("responses", parts, compute)["responses"]
+    entry = cache.get_or_compute("responses", parts, compute)
+    data = entry["responses"]
     if movie:
         data = responses.bin_conditions(data, cfg.movie_bin)
-    return AreaData(area, experiments, data, cache.make_key("responses", parts))
+    subjects, of_experiment = _subject_index(experiments)
+    return AreaData(area, experiments, data, cache.make_key("responses", parts), subjects=subjects,
+                    groups=np.repeat(of_experiment, entry["sizes"]))
 
 
-def area_rdms(area: AreaData, cfg: RunConfig) -> tuple[np.ndarray, np.ndarray]:
-    """Brain RDMs ``(n_brain_rdms, n_pairs)`` and noise-ceiling draws ``(n_splits,)``."""
+class SubjectResponses(NamedTuple):
+    """Per experiment container (subject, sorted by id): ``tensors[i]`` ``(trials, conditions, cells_i)``."""
+
+    container_ids: tuple[int, ...]
+    tensors: list[np.ndarray]
+    experiments: list[allen.Experiment]
+    fingerprint: str
+
+
+def subject_responses(boc: Any, stimulus: str, area: str, depth: int, spec: protocols.Protocol, *,
+                      cre_line: str = config.CRE_LINE, movie_bin: int = responses.MOVIE_BIN,
+                      seed: int = config.SEED) -> SubjectResponses:
+    """:func:`analysis.protocols.subject_tensors` of one area, cached on file contents and settings.
+
+    Shared by the corrected protocol of :func:`run` and by
+    :func:`analysis.ground_truth.recover`. ``fingerprint``: the cache key.
+    """
+    experiments = allen.select_experiments(boc, stimulus, area, int(depth), cre_line)
+    parts: dict[str, Any] = {
+        "stimulus": stimulus, "protocol": spec.as_dict(), "cre_line": cre_line,
+        "experiments": [e.experiment_id for e in experiments],
+        "files": [allen.experiment_fingerprint(boc, e.experiment_id) for e in experiments],
+    }
+    if stimulus == "natural_movie_one":
+        parts["movie_bin"] = int(movie_bin)
+    if spec.reliability_threshold is not None:  # random trial splits per container
+        parts.update(seed=int(seed), labels=[int(depth), area])
+
+    def compute() -> dict[str, np.ndarray]:
+        subs = protocols.subject_tensors(boc, stimulus, area, int(depth), spec, cre_line=cre_line,
+                                         movie_bin=int(movie_bin), seed=seed)
+        out = {"container_ids": np.array(list(subs), np.int64)}
+        out.update({f"subject{i}": m.responses for i, m in enumerate(subs.values())})
+        return out
+
+    data = cache.get_or_compute("responses", parts, compute)
+    ids = tuple(int(c) for c in data["container_ids"])
+    return SubjectResponses(ids, [data[f"subject{i}"] for i in range(len(ids))], experiments,
+                            cache.make_key("responses", parts))
+
+
+@dataclass(frozen=True)
+class BrainSide:
+    """What an area's scores are computed against.
+
+    ``rdms`` ``(n_rdms, n_pairs)``: a model's score is its mean tau-a over them (100
+    half-trial RDMs, original; the single all-trial RDM, corrected); ``ceiling``
+    ``(n_splits,)``: noise-ceiling draws (raw, original; Spearman-Brown, corrected);
+    ``nili`` ``(4,)``: Nili lower, upper bound and their SDs over subjects (NaN under the
+    original protocol or with fewer than 2 subjects).
+    """
+
+    rdms: np.ndarray
+    ceiling: np.ndarray
+    nili: np.ndarray
+
+
+def corrected_brain(tensors: Sequence[np.ndarray], n_splits: int, ceiling_rng: np.random.Generator
+                    ) -> dict[str, np.ndarray]:
+    """Brain side of the corrected protocol from per-container ``(trials, conditions, cells)`` tensors.
+
+    Returns ``rdm`` ``(1, n_pairs)`` (:func:`analysis.rdm.mean_rdm` of the pooled cells),
+    ``ceiling`` ``(n_splits,)`` (Spearman-Brown split-half ceiling of that RDM, drawn from
+    ``ceiling_rng``), ``subject_rdms`` ``(n_subjects, n_pairs)`` (each container's
+    all-trial RDM) and ``nili`` ``(4,)`` (lower, upper, SD of lower, SD of upper over
+    subjects; NaN with fewer than 2 subjects).
+    """
+    pooled = responses.pool_neurons(list(tensors))
+    subject_rdms = np.concatenate([rdm.mean_rdm(t) for t in tensors])
+    nili = np.full(4, np.nan)
+    if subject_rdms.shape[0] >= 2:
+        nb = rdm.nili_bounds(subject_rdms)
+        nili = np.array([nb.lower, nb.upper, np.std(nb.lower_each), np.std(nb.upper_each)])
+    return {"rdm": rdm.mean_rdm(pooled), "ceiling": rdm.split_half_ceiling_sb(pooled, n_splits, ceiling_rng).corrected,
+            "subject_rdms": subject_rdms, "nili": nili}
+
+
+def area_rdms(area: AreaData, cfg: RunConfig) -> BrainSide:
+    """Brain RDMs, noise-ceiling draws and Nili bounds of one area under ``cfg.protocol`` (cached)."""
     parts = {
         "responses": area.fingerprint, "seed": cfg.seed, "n_brain_rdms": cfg.n_brain_rdms,
         "n_splits": cfg.n_splits, "labels": [cfg.stimulus, int(cfg.depth), area.area],
     }
     if cfg.stimulus == "natural_movie_one":
         parts["movie_bin"] = int(cfg.movie_bin)
+    labels = (*cfg.labels, area.area)
+    if cfg.protocol == "corrected":
+        parts["protocol"] = cfg.protocol
+        del parts["n_brain_rdms"]
 
-    def compute() -> dict[str, np.ndarray]:
-        labels = (cfg.stimulus, int(cfg.depth), area.area)
-        return {
-            "rdms": rdm.brain_rdms(area.responses, cfg.n_brain_rdms, rdm.derive_rng(cfg.seed, *labels, "brain_rdms")),
-            "ceiling": rdm.split_half_ceiling(area.responses, cfg.n_splits, rdm.derive_rng(cfg.seed, *labels, "noise_ceiling")),
-        }
+        def compute() -> dict[str, np.ndarray]:
+            tensors = [area.responses[:, :, area.groups == s] for s in range(len(area.subjects))]
+            out = corrected_brain(tensors, cfg.n_splits, rdm.derive_rng(cfg.seed, *labels, "noise_ceiling"))
+            return {"rdms": out["rdm"], "ceiling": out["ceiling"], "nili": out["nili"]}
+    else:
+        def compute() -> dict[str, np.ndarray]:
+            return {
+                "rdms": rdm.brain_rdms(area.responses, cfg.n_brain_rdms, rdm.derive_rng(cfg.seed, *labels, "brain_rdms")),
+                "ceiling": rdm.split_half_ceiling(area.responses, cfg.n_splits, rdm.derive_rng(cfg.seed, *labels, "noise_ceiling")),
+            }
 
     data = cache.get_or_compute("brain_rdms", parts, compute)
-    return data["rdms"], data["ceiling"]
+    return BrainSide(data["rdms"], data["ceiling"], data.get("nili", np.full(4, np.nan)))
+
+
+def area_bootstrap(cfg: RunConfig, area: AreaData, stacked: np.ndarray, point: np.ndarray) -> np.ndarray | None:
+    """Bootstrap draws ``(n_boot, n_models)`` of the scores ``point`` of ``stacked`` model RDMs (cached).
+
+    ``None`` when ``cfg.n_boot == 0``. See the module docstring for what is resampled;
+    under the original protocol the trial halves are those of the brain RDMs (same
+    generator), so each draw's brain RDM is one of the scored ones, pooled over the
+    drawn containers.
+    """
+    if cfg.n_boot == 0:
+        return None
+    labels = (*cfg.labels, area.area)
+    parts = {
+        "step": "bootstrap", "responses": area.fingerprint, "protocol": cfg.protocol, "seed": cfg.seed,
+        "n_boot": int(cfg.n_boot), "labels": list(labels), "models": cache.hash_array(stacked),
+    }
+    if cfg.stimulus == "natural_movie_one":
+        parts["movie_bin"] = int(cfg.movie_bin)
+    if cfg.protocol == "original":
+        parts["n_brain_rdms"] = cfg.n_brain_rdms
+
+    def compute() -> dict[str, np.ndarray]:
+        if cfg.protocol == "corrected":
+            n_sets, patterns = 1, lambda h: area.subject_patterns()
+        else:
+            halves = rdm.half_splits(area.shape[0], cfg.n_brain_rdms, rdm.derive_rng(cfg.seed, *labels, "brain_rdms"))
+            n_sets, patterns = len(halves), lambda h: area.subject_patterns(halves[h])
+        boot = stats.bootstrap_pooled_scores(stacked, point, patterns, len(area.subjects),
+                                             rdm.derive_rng(cfg.seed, *labels, "bootstrap"),
+                                             n_boot=cfg.n_boot, n_sets=n_sets)
+        return {"draws": boot.draws}
+
+    return cache.get_or_compute("brain_rdms", parts, compute)["draws"]
 
 
 # --------------------------------------------------------------------------------------
@@ -200,17 +457,28 @@ def area_rdms(area: AreaData, cfg: RunConfig) -> tuple[np.ndarray, np.ndarray]:
 # --------------------------------------------------------------------------------------
 
 
-def stimulus_clips(boc: Any, cfg: RunConfig) -> tuple[Any, str]:
-    """Clips of the stimulus template and a content key for them."""
-    template = allen.load_template(boc, cfg.stimulus)
-    key = features.clips_cache_key(template, cfg.stimulus)
+def protocol_clips(template: np.ndarray, stimulus: str, spec: protocols.Protocol) -> tuple[Any, str]:
+    """Clips of ``template`` resized as ``spec`` says, and their content key (64x64 frames cached).
+
+    ``spec.keep_aspect`` (corrected protocol) pads instead of squashing; it is part of
+    the key (:func:`analysis.features.clips_cache_key`), so the two protocols' frames,
+    features and model RDMs never share a cache entry.
+    """
+    opts = dict(keep_aspect=spec.keep_aspect, pad_value=spec.pad_value)
+    key = features.clips_cache_key(template, stimulus, **opts)
+
     def compute() -> dict[str, np.ndarray]:  # resizing 918x1174 images is slow: cache the 64x64 frames
-        clips = features.make_clips(template, cfg.stimulus)
-        frames = clips[:, 0, 0] if cfg.stimulus == "natural_scenes" else clips[:, 0].flatten(0, 1)
+        clips = features.make_clips(template, stimulus, **opts)
+        frames = clips[:, 0, 0] if stimulus == "natural_scenes" else clips[:, 0].flatten(0, 1)
         return {"frames": frames.numpy()}
 
     frames = cache.get_or_compute("stimuli", {"clips_key": key}, compute)["frames"]
-    return features.clips_from_frames(frames, cfg.stimulus), key
+    return features.clips_from_frames(frames, stimulus), key
+
+
+def stimulus_clips(boc: Any, cfg: RunConfig) -> tuple[Any, str]:
+    """Clips of the stimulus template under the run's protocol and a content key for them."""
+    return protocol_clips(allen.load_template(boc, cfg.stimulus), cfg.stimulus, cfg.spec)
 
 
 def model_rdms(entry: checkpoints.CheckpointEntry, clips: Any, clips_key: str,
@@ -248,18 +516,10 @@ def pixel_rdm(clips: Any, clips_key: str, movie_bin: int | None = None) -> np.nd
     )["rdms"]
 
 
+
 # --------------------------------------------------------------------------------------
 # Tasks (module level, so that they pickle for joblib workers and Dask)
 # --------------------------------------------------------------------------------------
-
-
-def _area_task(job: tuple[RunConfig, str]) -> tuple[AreaData, np.ndarray, np.ndarray]:
-    """Responses, brain RDMs and noise ceiling of one area; the responses are dropped."""
-    cfg, area = job
-    boc = allen.open_cache(cfg.source, download=cfg.download)
-    data = area_responses(boc, cfg, area)
-    brain, ceiling = area_rdms(data, cfg)
-    return data.slim(), brain, ceiling
 
 
 def _model_task(job: tuple[checkpoints.CheckpointEntry, Any, str, int | None]) -> np.ndarray:
@@ -267,59 +527,107 @@ def _model_task(job: tuple[checkpoints.CheckpointEntry, Any, str, int | None]) -
     return model_rdms(entry, clips, clips_key, movie_bin)
 
 
-def _area_score_task(job: tuple) -> tuple[AreaData, list[dict[str, Any]]]:
-    """One area end to end: responses, brain RDMs, noise ceiling and the scores of every model.
+class AreaResult(NamedTuple):
+    """What one area contributes: its (slim) data, table rows and tests rows (before FDR)."""
 
-    Only one area's brain RDMs are in memory at a time (1.6 GB for five areas at 900
-    conditions); the responses are dropped before the result is returned.
+    area: AreaData
+    rows: list[dict[str, Any]]
+    tests: list[dict[str, Any]]
+
+
+def _area_score_task(job: tuple) -> AreaResult:
+    """One area end to end: responses, brain RDMs, ceilings, scores, bootstrap and species tests.
+
+    Only one area's brain RDMs and responses are in memory at a time (1.6 GB for five
+    areas at 900 conditions); the responses are dropped before the result is returned.
     """
-    cfg, area_name, models, pixel, data_source, stacked = job
-    area, brain, ceiling = _area_task((cfg, area_name))
-    return area, score_rows(cfg, area, brain, ceiling, models, pixel, data_source, stacked=stacked)
+    cfg, area_name, models, data_source, stacked = job
+    boc = allen.open_cache(cfg.source, download=cfg.download)
+    area = area_responses(boc, cfg, area_name)
+    brain = area_rdms(area, cfg)
+    # One tau-a call for the pixel RDM and every model RDM: each brain RDM is ranked once
+    # for all of them (exact integer counts, so identical to separate calls).
+    sc = rdm.score_models(stacked, brain.rdms)
+    draws = area_bootstrap(cfg, area, stacked, sc.mean)
+    rows = score_rows(cfg, area, brain, sc, draws, models, data_source)
+    tests = species_test_rows(cfg, area_name, models, sc.mean, draws)
+    return AreaResult(area.slim(), rows, tests)
 
 
 # --------------------------------------------------------------------------------------
-# Table
+# Tables
 # --------------------------------------------------------------------------------------
 
 
 def score_rows(
     cfg: RunConfig,
     area: AreaData,
-    brain: np.ndarray,
-    ceiling: np.ndarray,
+    brain: BrainSide,
+    scores: rdm.Scores,
+    draws: np.ndarray | None,
     models: dict[str, tuple[checkpoints.CheckpointEntry, np.ndarray]],
-    pixel: np.ndarray,
     data_source: str,
-    stacked: np.ndarray | None = None,
 ) -> list[dict[str, Any]]:
-    """Rows of the tidy table for one area (noise ceiling, baseline, every model layer).
+    """Rows of the tidy table for one area (ceiling rows, baseline, every model layer).
 
+    ``scores``: of the pixel RDM then every model's layers (the order of ``models``);
+    ``draws`` ``(n_boot, n_models)`` their bootstrap draws (``None``: no intervals).
     ``data_source`` is what the cache's provenance says it holds ("synthetic" or
     "allen"), which is what the table reports whatever source was asked for.
     """
+    corrected = cfg.protocol == "corrected"
     base = {
         "source": data_source, "stimulus": cfg.stimulus, "depth": int(cfg.depth),
         "cre_line": cfg.cre_line, "area": area.area, "n_conditions": area.shape[1],
-        "n_neurons": area.shape[2], "n_experiments": len(area.experiments),
+        "n_neurons": area.shape[2], "n_experiments": len(area.experiments), "protocol": cfg.protocol,
     }
-    rows = [{**base, "row_type": "noise_ceiling", "species": "", "seed": None, "checkpoint": "",
-             "layer": "", "pathway": "", "score": float(np.median(ceiling)), "score_sd": float(np.std(ceiling))}]
-    # One tau-a call for the pixel RDM and every model RDM: each brain RDM is ranked once
-    # for all of them (exact integer counts, so identical to separate calls).
-    if stacked is None:  # ``stacked``: that concatenation, when the caller already holds it
-        stacked = np.concatenate([pixel] + [layer_rdms for _, layer_rdms in models.values()])
-    sc = rdm.score_models(stacked, brain)
-    rows.append({**base, "row_type": "baseline", "species": "", "seed": None, "checkpoint": "",
-                 "layer": config.PIXEL_LAYER, "pathway": "pixel", "score": float(sc.mean[0]), "score_sd": float(sc.sd[0])})
+    empty = {"species": "", "seed": None, "checkpoint": "", "layer": "", "pathway": "",
+             "ci_low": np.nan, "ci_high": np.nan}
+    rows = [{**base, **empty, "row_type": "noise_ceiling", "score": float(np.median(brain.ceiling)),
+             "score_sd": float(np.std(brain.ceiling))}]
+    if corrected and np.isfinite(brain.nili[:2]).all():
+        for i, kind in enumerate(("nili_lower", "nili_upper")):
+            rows.append({**base, **empty, "row_type": kind, "score": float(brain.nili[i]),
+                         "score_sd": float(brain.nili[2 + i])})
+    if draws is None:
+        lo = hi = np.full(scores.mean.size, np.nan)
+    else:
+        lo, hi = stats.percentile_ci(draws, CI_LEVEL)
+    sd = np.full(scores.mean.size, np.nan) if corrected else scores.sd
+
+    def scored(i: int) -> dict[str, float]:
+        return {"score": float(scores.mean[i]), "score_sd": float(sd[i]),
+                "ci_low": float(lo[i]), "ci_high": float(hi[i])}
+
+    rows.append({**base, **empty, "row_type": "baseline", "layer": config.PIXEL_LAYER, "pathway": "pixel",
+                 **scored(0)})
     row = 1
     for name, (entry, layer_rdms) in models.items():
         for i, layer in enumerate(config.LAYERS):
             rows.append({**base, "row_type": "model", "species": entry.species, "seed": int(entry.seed),
                          "checkpoint": name, "layer": layer, "pathway": config.layer_pathway(layer),
-                         "score": float(sc.mean[row + i]), "score_sd": float(sc.sd[row + i])})
+                         **scored(row + i)})
         row += len(layer_rdms)
     return rows
+
+
+def species_test_rows(cfg: RunConfig, area: str, models: dict[str, tuple[checkpoints.CheckpointEntry, np.ndarray]],
+                      point: np.ndarray, draws: np.ndarray | None) -> list[dict[str, Any]]:
+    """Rat-vs-treeshrew tests of one area (:func:`analysis.stats.species_tests`), no FDR yet.
+
+    ``point`` ``(1 + n_checkpoints * n_layers,)`` and ``draws`` ``(n_boot, same)``: the
+    pixel baseline first, then every checkpoint's layers. Empty when there are no draws
+    or not both species.
+    """
+    species = [entry.species for entry, _ in models.values()]
+    if draws is None or not {"rat", "treeshrew"} <= set(species):
+        return []
+    n_ck, n_layers = len(models), len(config.LAYERS)
+    t = stats.species_tests(point[1:].reshape(n_ck, n_layers), draws[:, 1:].reshape(-1, n_ck, n_layers),
+                            species, config.LAYERS, rdm.derive_rng(cfg.seed, *cfg.labels, area, "species_tests"),
+                            level=CI_LEVEL)
+    t.insert(0, "area", area)
+    return t.to_dict("records")
 
 
 def to_table(rows: list[dict[str, Any]]) -> pd.DataFrame:
@@ -327,6 +635,15 @@ def to_table(rows: list[dict[str, Any]]) -> pd.DataFrame:
     table = pd.DataFrame(rows, columns=list(COLUMNS))
     table["seed"] = table["seed"].astype("Int64")
     return table
+
+
+def tests_table(rows: list[dict[str, Any]], cfg: RunConfig, data_source: str) -> pd.DataFrame | None:
+    """The tests table of one run (:data:`TEST_COLUMNS`; BH-FDR over all its rows), or None."""
+    if not rows:
+        return None
+    t = stats.add_fdr(pd.DataFrame(rows))
+    t["stimulus"], t["depth"], t["protocol"], t["source"] = cfg.stimulus, int(cfg.depth), cfg.protocol, data_source
+    return t[list(TEST_COLUMNS)]
 
 
 # --------------------------------------------------------------------------------------
@@ -366,9 +683,12 @@ def provenance(cfg: RunConfig, areas: Sequence[AreaData], entries: Sequence[chec
         "cre_line": cfg.cre_line,
         "seed": cfg.seed,
         "protocol": cfg.protocol,
+        "protocol_settings": cfg.spec.as_dict(),
         "movie_bin": cfg.movie_bin,
         "n_brain_rdms": cfg.n_brain_rdms,
         "n_splits": cfg.n_splits,
+        "n_boot": int(cfg.n_boot),
+        "ci_level": CI_LEVEL,
         "areas": {
             a.area: {
                 "n_containers": len({e.container_id for e in a.experiments}),
@@ -390,7 +710,7 @@ def provenance(cfg: RunConfig, areas: Sequence[AreaData], entries: Sequence[chec
 
 
 def write_table(table: pd.DataFrame, path: Path) -> Path:
-    """Write the tidy table as CSV (deterministic float format), atomically."""
+    """Write a table as CSV (deterministic float format), atomically."""
     return fileio.write_atomic(path, lambda p: table.to_csv(p, index=False, float_format="%.12g"))
 
 
@@ -404,14 +724,23 @@ def write_json(obj: dict[str, Any], path: Path) -> Path:
 # --------------------------------------------------------------------------------------
 
 
-def compute_table(cfg: RunConfig, progress: bool = True, jobs: int | None = None,
-                  dask: str | None = None) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """Compute the tidy table and provenance of one run (no files written but caches).
+class RunResult(NamedTuple):
+    """``table`` (:data:`COLUMNS`), ``tests`` (:data:`TEST_COLUMNS`, or None) and ``provenance``."""
+
+    table: pd.DataFrame
+    tests: pd.DataFrame | None
+    provenance: dict[str, Any]
+
+
+def compute_tables(cfg: RunConfig, progress: bool = True, jobs: int | None = None,
+                   dask: str | None = None) -> RunResult:
+    """Compute the tidy table, the tests table and the provenance of one run (no files but caches).
 
     ``jobs`` local workers (``-1`` = all cores) or a Dask scheduler address ``dask``
     (default ``$RSA_DASK_SCHEDULER``) run the independent work in parallel: checkpoints
-    (features, model RDMs), then areas (responses, brain RDMs, noise ceiling, scores; one
-    area's brain RDMs in memory per worker). The table and provenance do not depend on either.
+    (features, model RDMs), then areas (responses, brain RDMs, noise ceiling, scores,
+    bootstrap, tests; one area's brain RDMs in memory per worker). The results do not
+    depend on either.
     """
     boc = allen.open_cache(cfg.source, download=cfg.download)
     data_source = allen.cache_source(boc)
@@ -431,7 +760,7 @@ def compute_table(cfg: RunConfig, progress: bool = True, jobs: int | None = None
         where = f"Dask at {address}" if address else f"{n_jobs} local worker(s)"
         clips, clips_key = stimulus_clips(boc, cfg)
         movie_bin = movie_bin_of(cfg)
-        say(f"model RDMs of {len(entries)} checkpoints ({where})")
+        say(f"{cfg.protocol} protocol: model RDMs of {len(entries)} checkpoints ({where})")
         rdms = parallel.map_tasks(_model_task, [(e, clips, clips_key, movie_bin) for e in entries])
         pixel = pixel_rdm(clips, clips_key, movie_bin)
         del clips
@@ -443,19 +772,43 @@ def compute_table(cfg: RunConfig, progress: bool = True, jobs: int | None = None
             models[e.stem] = (e, stacked[row:row + len(config.LAYERS)])
             row += len(config.LAYERS)
 
-        say(f"responses, brain RDMs, noise ceilings and scores of {len(cfg.areas)} areas ({where})")
-        done = parallel.map_tasks(
-            _area_score_task, [(cfg, a, models, stacked[:1], data_source, stacked) for a in cfg.areas])
-    areas = [d[0] for d in done]
-    parts = [d[1] for d in done]
-    rows: list[dict[str, Any]] = [r for p in parts for r in p]
-    return to_table(rows), provenance(cfg, areas, entries, data_source)
+        inference = f", {cfg.n_boot} bootstrap draws" if cfg.n_boot else ""
+        say(f"responses, brain RDMs, noise ceilings and scores{inference} of {len(cfg.areas)} areas ({where})")
+        done = parallel.map_tasks(_area_score_task, [(cfg, a, models, data_source, stacked) for a in cfg.areas])
+    areas = [d.area for d in done]
+    table = to_table([r for d in done for r in d.rows])
+    tests = tests_table([r for d in done for r in d.tests], cfg, data_source)
+    return RunResult(table, tests, provenance(cfg, areas, entries, data_source))
+
+
+def compute_table(cfg: RunConfig, progress: bool = True, jobs: int | None = None,
+                  dask: str | None = None) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """``(table, provenance)`` of :func:`compute_tables` (without the tests table)."""
+    res = compute_tables(cfg, progress=progress, jobs=jobs, dask=dask)
+    return res.table, res.provenance
+
+
+def output_paths(cfg: RunConfig) -> tuple[Path, Path, Path]:
+    """Where :func:`run` writes: ``(scores CSV, tests CSV, provenance JSON)``."""
+    scores = config.results_path(cfg.source, cfg.stimulus, int(cfg.depth), protocol=cfg.protocol)
+    tests = config.results_path(cfg.source, cfg.stimulus, int(cfg.depth), protocol=cfg.protocol, kind="tests")
+    return scores, tests, scores.with_suffix(".json")
 
 
 def run(cfg: RunConfig, progress: bool = True, jobs: int | None = None, dask: str | None = None) -> Path:
-    """Compute one stimulus x depth and write its table and provenance; returns the CSV path."""
-    table, prov = compute_table(cfg, progress=progress, jobs=jobs, dask=dask)
-    out = config.results_path(cfg.source, cfg.stimulus, int(cfg.depth))
-    write_json(prov, out.with_suffix(".json"))
-    write_table(table, out)
+    """Compute one stimulus x depth under ``cfg.protocol``; write its tables and provenance.
+
+    Returns the scores CSV path. The tests table is written beside it when there is
+    one; otherwise a tests table left by an earlier run is removed (it would not
+    belong to the new scores). Every file is written atomically, the scores last.
+    """
+    res = compute_tables(cfg, progress=progress, jobs=jobs, dask=dask)
+    out, tests_path, prov_path = output_paths(cfg)
+    write_json(res.provenance, prov_path)
+    if res.tests is not None:
+        write_table(res.tests, tests_path)
+    elif tests_path.exists():
+        log.info("removing %s: this run wrote no tests table", tests_path)
+        tests_path.unlink()
+    write_table(res.table, out)
     return out

@@ -28,6 +28,15 @@ models (e.g. species) are paired. ``over`` chooses either or both; both
 together (the default) is the conservative choice for generalising to new
 stimuli and new animals. Percentile intervals (:func:`percentile_ci`).
 
+Pooled-cell scores (:func:`bootstrap_pooled_scores`)
+----------------------------------------------------
+The pipeline's tables score models against the RDM of an area's cells *pooled* over
+containers. Its bootstrap draws stimuli and containers the same way, but each draw
+pools the drawn containers' cells (a container drawn twice counts twice) and
+recomputes the brain RDM from per-container sufficient statistics
+(:func:`pattern_sums`, :func:`pooled_rdm`), so the interval is one of the table's
+score, not of a mean over per-container scores.
+
 Species tests (:func:`species_tests`)
 -------------------------------------
 H0: rat- and treeshrew-trained networks score the same. Statistic: difference
@@ -346,7 +355,8 @@ def _weighted_kernel(ra, pa, rb, ob, ci, cj, counts, used, out, n_threads):
 
 
 def weighted_tau_draws(models: np.ndarray, subjects: np.ndarray, counts: np.ndarray,
-                       used: np.ndarray | None = None, n_threads: int | None = None) -> np.ndarray:
+                       used: np.ndarray | None = None, n_threads: int | None = None,
+                       model_ranks: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None) -> np.ndarray:
     """tau-a of every model and subject RDM under each stimulus resample, without resampling.
 
     ``models`` ``(n_models, n_pairs)``, ``subjects`` ``(n_sub, n_pairs)`` (finite);
@@ -356,6 +366,9 @@ def weighted_tau_draws(models: np.ndarray, subjects: np.ndarray, counts: np.ndar
     ``tau_a(models[:, cols], subjects[:, cols])`` with
     ``cols = resample_columns(conditions, n)`` (see the comment above the kernel).
     Draws with fewer than 2 resampled pairs give NaN (``tau_a`` would raise).
+    ``model_ranks``: ``_dense_ranks(models)`` when the caller already has it (ranking
+    151 models of 6,903 pairs takes ~0.2 s; callers that score many subject sets
+    against the same models rank them once).
     """
     import numba
 
@@ -370,7 +383,7 @@ def weighted_tau_draws(models: np.ndarray, subjects: np.ndarray, counts: np.ndar
     used = np.ascontiguousarray(used, dtype=np.bool_)
     if counts.sum(1).max(initial=0) ** 2 >= 2**31:
         raise ValueError("too many resampled pairs for the int32 weights of the kernel")
-    ra, _, pa = _dense_ranks(models)
+    ra, _, pa = _dense_ranks(models) if model_ranks is None else model_ranks
     rb, _, ob = _dense_ranks(subjects)
     ci, cj = (np.ascontiguousarray(v, dtype=np.int32) for v in np.triu_indices(n_cond, 1))
     out = np.empty((counts.shape[0], models.shape[0], subjects.shape[0]), np.float64)
@@ -532,6 +545,161 @@ def bootstrap_ceiling_sb(half_pairs: np.ndarray, rng: np.random.Generator, n_boo
         raw = np.array([tau_a(h[0, cols], h[1, cols])[0, 0] for h in hp])
         out[b] = np.median(spearman_brown(raw))
     return out
+
+
+# --------------------------------------------------------------------------------------
+# Bootstrap of a pooled-population score (subjects resampled by their cells)
+# --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PatternSums:
+    """Sufficient statistics of subjects' patterns for the correlation RDM of their pooled cells.
+
+    The correlation distance of conditions ``i, j`` over ``N`` pooled cells needs only
+    ``sum_k x_ik x_jk``, ``sum_k x_ik`` and ``N``, which add over subjects, so the RDM of
+    any resample of subjects (a subject drawn ``w`` times contributes its cells ``w``
+    times) is a weighted sum of per-subject terms - no pattern is ever copied.
+
+    ``gram`` ``(n_sub, n_cond, n_cond)``: ``X_s X_s^T`` of each subject's
+    ``(n_cond, cells_s)`` patterns after subtracting ``offset`` ``(n_cond,)`` (a
+    per-condition constant, which the RDM does not depend on: each condition's pattern
+    is centred over cells; it keeps the sums small for accuracy); ``sums``
+    ``(n_sub, n_cond)``: their row sums; ``n_cells`` ``(n_sub,)``.
+    """
+
+    gram: np.ndarray
+    sums: np.ndarray
+    n_cells: np.ndarray
+    offset: np.ndarray
+
+
+def pattern_sums(patterns: Sequence[np.ndarray]) -> PatternSums:
+    """:class:`PatternSums` of subjects' ``(n_cond, cells_s)`` patterns (finite values)."""
+    pats = [np.asarray(x, dtype=np.float64) for x in patterns]
+    if not pats or len({x.shape[0] for x in pats}) != 1:
+        raise ValueError(f"need subjects' (conditions, cells) patterns with equal conditions; got "
+                         f"{[x.shape for x in pats]}")
+    n_cells = np.array([x.shape[1] for x in pats], np.int64)
+    if n_cells.sum() < 2:
+        raise ValueError(f"need at least 2 cells in all for a correlation RDM; got {int(n_cells.sum())}")
+    offset = np.concatenate(pats, axis=1).mean(axis=1)
+    centred = [x - offset[:, None] for x in pats]
+    return PatternSums(gram=np.stack([c @ c.T for c in centred]), sums=np.stack([c.sum(axis=1) for c in centred]),
+                       n_cells=n_cells, offset=offset)
+
+
+def pooled_rdm(ps: PatternSums, weights: np.ndarray | None = None) -> np.ndarray:
+    """Correlation-distance RDM ``(1, n_pairs)`` of the pooled cells, subject ``s`` counted ``weights[s]`` times.
+
+    With all weights 1 this equals ``analysis.compare.correlation_rdms`` of the
+    concatenated patterns to float rounding (~1e-15; tested).
+    """
+    w = np.ones(ps.n_cells.size) if weights is None else np.asarray(weights, dtype=np.float64)
+    n = float(w @ ps.n_cells)
+    g = np.tensordot(w, ps.gram, axes=1)
+    m = w @ ps.sums
+    cov = g - np.outer(m, m) / n
+    d = np.sqrt(np.diag(cov))
+    iu = np.triu_indices(cov.shape[0], 1)
+    return (1.0 - cov[iu] / (d[iu[0]] * d[iu[1]]))[None]
+
+
+def bootstrap_pooled_scores(
+    model_rdms: np.ndarray,
+    point: np.ndarray,
+    subject_patterns,
+    n_subjects: int,
+    rng: np.random.Generator,
+    n_boot: int = 1000,
+    n_sets: int = 1,
+    chunk: int = 32,
+    n_threads: int | None = None,
+) -> Bootstrap:
+    """Bootstrap over stimuli and subjects of tau-a against a **pooled-cell** brain RDM.
+
+    The table's scores compare each model with the RDM of all cells of an area pooled
+    over experiment containers (subjects). Resampling subjects therefore means pooling
+    the cells of the resampled containers and recomputing that RDM (not averaging
+    per-subject scores, :func:`bootstrap_scores`, which estimates another quantity).
+
+    Parameters
+    ----------
+    model_rdms:
+        ``(n_models, n_pairs)``.
+    point:
+        ``(n_models,)`` the scores being bootstrapped (stored as ``Bootstrap.point``).
+    subject_patterns:
+        ``subject_patterns(h)`` -> ``n_subjects`` patterns ``(n_cond, cells_s)`` (finite)
+        of brain-RDM version ``h`` (``0 <= h < n_sets``): with ``n_sets=1`` the all-trial
+        means; with ``n_sets > 1`` the means over the ``h``-th random half of the trials
+        (original protocol: the score averages over such halves). Called lazily, once per
+        version drawn.
+    rng:
+        The only source of randomness. Per draw, in this order: the resampled conditions
+        (``integers(0, n_cond, n_cond)``), the subject counts (``multinomial(n_subjects,
+        uniform)``) and, with ``n_sets > 1``, the version (``integers(0, n_sets)``).
+    n_boot, chunk, n_threads:
+        Draws; distinct brain RDMs scored per kernel call; numba threads.
+
+    Each draw's statistic is tau-a between the resampled model RDMs and the brain RDM of
+    the drawn version pooled over the drawn subjects, under the drawn stimulus resample
+    (self-pairs excluded, as :func:`bootstrap_scores`), computed with
+    :func:`weighted_tau_draws` (models ranked once for all draws). With ``n_sets > 1``
+    the draws also carry the spread over trial halves, so the interval is slightly
+    conservative for a score averaged over many halves. With one subject only the
+    stimuli vary. Returns a :class:`Bootstrap` (``draws`` ``(n_boot, n_models)``; no
+    Nili bounds: NaN).
+    """
+    models = np.atleast_2d(np.asarray(model_rdms, dtype=np.float64))
+    n_cond = n_conditions_of(models.shape[1])
+    if n_subjects < 1 or n_sets < 1 or n_boot < 1:
+        raise ValueError(f"need n_subjects, n_sets and n_boot >= 1; got {n_subjects}, {n_sets}, {n_boot}")
+    ones = np.ones(n_subjects) / n_subjects
+    counts = np.empty((n_boot, n_cond), np.int64)
+    weights = np.empty((n_boot, n_subjects), np.int64)
+    version = np.zeros(n_boot, np.int64)
+    for b in range(n_boot):
+        counts[b] = np.bincount(rng.integers(0, n_cond, n_cond), minlength=n_cond)
+        weights[b] = rng.multinomial(n_subjects, ones)
+        if n_sets > 1:
+            version[b] = rng.integers(0, n_sets)
+    # One brain RDM per distinct (version, subject counts); grouped by version so that
+    # only one version's sums are held at a time (each is n_sub x n_cond^2 floats).
+    keys = [(int(version[b]),) + tuple(int(x) for x in weights[b]) for b in range(n_boot)]
+    ordered = sorted(set(keys))
+    position = {k: i for i, k in enumerate(ordered)}
+    group = np.array([position[k] for k in keys])
+    sums: dict[int, PatternSums] = {}
+
+    def brain(key: tuple[int, ...]) -> np.ndarray:
+        h = key[0]
+        if h not in sums:
+            sums.clear()
+            sums[h] = pattern_sums(subject_patterns(h))
+        return pooled_rdm(sums[h], np.array(key[1:], np.float64))[0]
+
+    draws = np.empty((n_boot, models.shape[0]))
+    finite_models = bool(np.isfinite(models).all())
+    ranks = _dense_ranks(models) if finite_models else None
+    step = max(1, int(chunk))
+    for start in range(0, len(ordered), step):
+        stop = min(start + step, len(ordered))
+        brains = np.stack([brain(k) for k in ordered[start:stop]])
+        sel = np.flatnonzero((group >= start) & (group < stop))
+        local = group[sel] - start
+        if finite_models and np.isfinite(brains).all():
+            used = np.zeros((sel.size, stop - start), bool)
+            used[np.arange(sel.size), local] = True
+            tw = weighted_tau_draws(models, brains, counts[sel], used, n_threads=n_threads, model_ranks=ranks)
+            draws[sel] = tw[np.arange(sel.size), :, local]
+        else:  # NaN entries: tau-a's per-set NaN rule on the materialised resample
+            for d, s in zip(sel, local):
+                cols = resample_columns(np.repeat(np.arange(n_cond), counts[d]), n_cond)
+                draws[d] = tau_a(models[:, cols], brains[s:s + 1, cols], n_threads=n_threads)[:, 0]
+    nan2 = np.full(2, np.nan)
+    return Bootstrap(np.asarray(point, dtype=np.float64), draws, nan2, np.full((n_boot, 2), np.nan),
+                     ("stimuli", "subjects"))
 
 
 # --------------------------------------------------------------------------------------

@@ -26,10 +26,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_run import ROOT  # noqa: E402
 
 
-def timed(cmd: list[str], env: dict[str, str]) -> tuple[float, float, float]:
-    """Run ``cmd`` in a new process: (wall s, peak RSS MB, CPU s user+system of that process).
+def timed(cmd: list[str], env: dict[str, str]) -> tuple[float, float, float, list[tuple[float, str]]]:
+    """Run ``cmd`` in a new process: (wall s, peak RSS MB, CPU s user+system, stages).
 
-    On a shared machine the CPU time shows the work done; wall time includes waiting for a core.
+    ``stages``: ``(seconds since start, message)`` of each progress line the run prints
+    (model RDMs, then areas), so the output shows where the time goes. On a shared
+    machine the CPU time shows the work done; wall time includes waiting for a core.
     """
     import subprocess
     import time
@@ -40,13 +42,22 @@ def timed(cmd: list[str], env: dict[str, str]) -> tuple[float, float, float]:
         "print('PEAK_KB', r.ru_maxrss, 'CPU_S', r.ru_utime + r.ru_stime, file=sys.stderr); sys.exit(rc)"
     )
     t0 = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-c", wrapper, *cmd], env=env, cwd=ROOT, capture_output=True, text=True)
+    proc = subprocess.Popen([sys.executable, "-c", wrapper, *cmd], env=env, cwd=ROOT, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    lines, stages = [], []
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        lines.append(line)
+        if "model RDMs of" in line or "responses, brain RDMs" in line or line.startswith("wrote "):
+            stages.append((time.perf_counter() - t0, line.strip()))
+    rc = proc.wait()
     wall = time.perf_counter() - t0
-    if proc.returncode:
-        sys.stderr.write(proc.stdout + proc.stderr)
+    if rc:
+        sys.stderr.write("".join(lines[-40:]))
         raise SystemExit(f"command failed: {' '.join(cmd)}")
-    tail = proc.stderr.rsplit("PEAK_KB", 1)[1].split()
-    return wall, int(tail[0]) / 1024, float(tail[2])
+    tail = "".join(lines).rsplit("PEAK_KB", 1)[1].split()
+    return wall, int(tail[0]) / 1024, float(tail[2]), stages
+
 
 BUDGET_S = 600.0
 BUDGET_MB = 4096.0
@@ -68,9 +79,11 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         env = {**os.environ, "RSA_CACHE": str(Path(tmp) / "cache"), "RSA_RESULTS": str(Path(tmp) / "results")}
         cmd = [sys.executable, "-m", "analysis", "run", "--stimulus", "natural_movie_one", "--depth", args.depth,
-               "--movie-bin", args.movie_bin, "--jobs", args.jobs, "--quiet", *args.extra]
+               "--movie-bin", args.movie_bin, "--jobs", args.jobs, *args.extra]
         for label in ("cold", "warm") if args.warm else ("cold",):
-            wall, peak, cpu = timed(cmd, env)
+            wall, peak, cpu, stages = timed(cmd, env)
+            for (t_a, what), (t_b, _) in zip(stages, stages[1:]):
+                print(f"  {label} stage {t_b - t_a:7.1f} s: {what}", flush=True)
             within = wall <= BUDGET_S and peak <= BUDGET_MB
             ok &= within or label == "warm"
             print(f"{label}: wall {wall:7.1f} s (budget {BUDGET_S:.0f} s), CPU {cpu:7.1f} s, peak RSS "

@@ -40,10 +40,12 @@ def built(tmp_path_factory, small_cache):
     mp.setenv("RSA_RESULTS", str(root / "results"))
     mp.delenv("QUARTO_PROFILE", raising=False)
     pipeline.run(pipeline.RunConfig("natural_scenes", 175, checkpoint_names=("rat1", "rat2", "ts1", "ts2"),
-                                    n_brain_rdms=20, n_splits=20), progress=False)
-    # FABRICATED corrected-protocol tables (scores + tests) for the robustness chapter, until
-    # the pipeline writes them (`--protocol corrected` with inference); the original protocol's
-    # table above is the real pipeline's, without a tests table (exercises the tolerant path).
+                                    n_brain_rdms=20, n_splits=20, n_boot=0), progress=False)
+    # FABRICATED corrected-protocol tables (scores + tests, significance planted in VISp) so the
+    # robustness chapter's comparison and significance text are exercised deterministically and
+    # fast; the real corrected pipeline is tested in test_protocol_pipeline. The original
+    # protocol's table above is the real pipeline's, without inference (n_boot=0: exercises the
+    # tolerant "no intervals, no tests table" path).
     write_results("natural_scenes", 175, protocol="corrected", with_ci=True, tests=True,
                   significant_areas=("VISp",))
     logs: list[str] = []
