@@ -35,6 +35,7 @@ CODE_VERSIONS: dict[str, str] = {
     "brain_rdms": "2",
     "model_rdms": "2",  # 2: BLAS correlation RDMs (compare.correlation_rdms)
     "stimuli": "1",
+    "scores": "1",  # tau-a of every model RDM with every brain RDM of an area
 }
 
 _CHECKSUM_KEY = "__sha256__"

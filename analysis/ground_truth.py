@@ -143,7 +143,7 @@ class Recovery:
     ``scores``: one row per (checkpoint, layer) with ``score, ci_low, ci_high``;
     ``nili``: ``(lower, upper)`` point estimates (NaN with one subject);
     ``nili_ci``: ``((lower_lo, lower_hi), (upper_lo, upper_hi))``;
-    ``sb_ceiling``: median Spearman-Brown split-half ceiling of the pooled RDM;
+    ``sb_ceiling``: median over splits of the mean over containers of their Spearman-Brown split-half ceilings;
     ``pooled_scores``: tau-a of each model with the pooled all-trial RDM.
     """
 

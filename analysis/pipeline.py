@@ -17,32 +17,31 @@ Protocols (:data:`PROTOCOLS`, settings in :mod:`analysis.protocols`):
 * ``corrected``: experiment containers are the subjects
   (:func:`analysis.protocols.subject_tensors`: cells matched by cell_specimen_id and
   counted once, missing presentations NaN, stated latency and window, optional
-  reliability filter); the brain RDM is the all-trial RDM (:func:`analysis.rdm.mean_rdm`)
-  of the containers' cells pooled, a model's ``score`` its tau-a with it (``score_sd``
-  NaN: there is one brain RDM; see the interval); the ``noise_ceiling`` row is the
-  Spearman-Brown-corrected split-half ceiling of that RDM
-  (:func:`analysis.rdm.split_half_ceiling_sb`, median and SD over splits) and the
-  ``nili_lower``/``nili_upper`` rows the Nili bounds across the containers' own all-trial
-  RDMs (:func:`analysis.rdm.nili_bounds`; ``score_sd``: SD over containers). Note
-  that the Nili bounds bound the *mean over containers* of per-container scores, a
-  lower quantity than the pooled score (fewer cells per RDM): they describe how
-  consistent the animals are, the SB ceiling is the reference of the pooled score.
+  reliability filter); each container's all-trial RDM (:func:`analysis.rdm.mean_rdm`) is
+  a brain RDM and a model's ``score`` is its mean tau-a over the containers (``score_sd``:
+  SD over containers), as in rsatoolbox's subject-level RSA; the ``noise_ceiling`` row is,
+  per split, the mean over containers of the Spearman-Brown-corrected split-half ceiling
+  (:func:`analysis.rdm.split_half_ceiling_sb`; median and SD over splits) and the
+  ``nili_lower``/``nili_upper`` rows are the Nili bounds across the containers' RDMs
+  (:func:`analysis.rdm.nili_bounds`; ``score_sd``: SD over containers). The Nili bounds
+  bound exactly this mean-over-containers score, so the figures' ceiling band and the
+  scores are on one scale (pooling cells over animals first, as the original protocol
+  does, would give a higher score than the Nili bounds describe).
   Stimuli are resized keeping their aspect ratio (:func:`analysis.features.make_clips`
   with ``keep_aspect=True``).
 
 Inference (both protocols; ``n_boot`` draws, 0 = off): ``ci_low``/``ci_high`` are the
 95 % percentile bootstrap interval of every model and baseline score, resampling
-stimuli and experiment containers (animals) together
-(:func:`analysis.stats.bootstrap_pooled_scores`; generator
-``rdm.derive_rng(seed, stimulus, depth, area, "bootstrap")``). Because both protocols
-score against the RDM of the area's cells *pooled* over containers, resampling
-containers means pooling the cells of the drawn containers and recomputing that RDM
-(a container drawn twice contributes its cells twice); averaging per-container scores
-(:func:`analysis.stats.bootstrap_scores`) would bootstrap a different, lower quantity,
-so its interval would not be an interval of the table's score. Under the original
-protocol each draw uses one of the ``n_brain_rdms`` trial halves at random (the score
-is their mean): the interval also carries the half-to-half spread, i.e. it is slightly
-conservative. With one container in an area only the stimuli vary. Noise-ceiling and
+stimuli and experiment containers (animals) together; generator
+``rdm.derive_rng(seed, stimulus, depth, area, "bootstrap")``. Corrected protocol:
+:func:`analysis.stats.bootstrap_scores` (the mean over the drawn containers' RDMs on the
+drawn stimuli). Original protocol: the score is against the RDM of the area's cells
+*pooled* over containers, so resampling containers means pooling the cells of the drawn
+containers and recomputing that RDM (:func:`analysis.stats.bootstrap_pooled_scores`; a
+container drawn twice contributes its cells twice); each draw uses one of the
+``n_brain_rdms`` trial halves at random (the score is their mean), so the interval also
+carries the half-to-half spread, i.e. it is slightly conservative. With one container in
+an area only the stimuli vary. Noise-ceiling and
 Nili rows have no interval (NaN). The paired rat-vs-treeshrew tests
 (:func:`analysis.stats.species_tests`: per layer and at each species' best layer,
 resampling seeds as well; generator ``derive_rng(seed, stimulus, depth, area,
@@ -71,6 +70,9 @@ What each cached step depends on (a changed parameter recomputes only its depend
 * ``brain_rdms`` entries with ``step: bootstrap``: the bootstrap draws of an area,
   keyed on the responses key, protocol, seed, n_boot, n_brain_rdms, movie_bin and a hash
   of the model RDMs scored;
+* ``scores``: the tau-a matrix of every model RDM with every brain RDM of an area,
+  keyed on the brain RDMs' key and a hash of the model RDMs (so a warm run does not
+  rescore, the bulk of the time at 900 conditions);
 * ``stimuli``: the 64x64 frames, keyed on the template's content hash and the resizing
   (``keep_aspect``, pad value);
 * ``features``: checkpoint SHA-256, clips, layers - for the clip-averaged protocol only
@@ -368,26 +370,28 @@ class BrainSide:
     rdms: np.ndarray
     ceiling: np.ndarray
     nili: np.ndarray
+    key: str = ""  # the cache key of rdms, ceiling and nili
 
 
 def corrected_brain(tensors: Sequence[np.ndarray], n_splits: int, ceiling_rng: np.random.Generator
                     ) -> dict[str, np.ndarray]:
     """Brain side of the corrected protocol from per-container ``(trials, conditions, cells)`` tensors.
 
-    Returns ``rdm`` ``(1, n_pairs)`` (:func:`analysis.rdm.mean_rdm` of the pooled cells),
-    ``ceiling`` ``(n_splits,)`` (Spearman-Brown split-half ceiling of that RDM, drawn from
-    ``ceiling_rng``), ``subject_rdms`` ``(n_subjects, n_pairs)`` (each container's
-    all-trial RDM) and ``nili`` ``(4,)`` (lower, upper, SD of lower, SD of upper over
-    subjects; NaN with fewer than 2 subjects).
+    Returns ``subject_rdms`` ``(n_subjects, n_pairs)`` (each container's all-trial RDM,
+    :func:`analysis.rdm.mean_rdm`; a model's score is its mean tau-a over them),
+    ``ceiling`` ``(n_splits,)`` (per split, the mean over containers of each container's
+    Spearman-Brown split-half ceiling, :func:`analysis.rdm.split_half_ceiling_sb`, drawn
+    from ``ceiling_rng`` container after container: the reliability of the scored RDMs,
+    on the scale of the scores) and ``nili`` ``(4,)`` (lower, upper, SD of lower, SD of
+    upper over subjects; NaN with fewer than 2 subjects).
     """
-    pooled = responses.pool_neurons(list(tensors))
     subject_rdms = np.concatenate([rdm.mean_rdm(t) for t in tensors])
+    ceiling = np.mean([rdm.split_half_ceiling_sb(t, n_splits, ceiling_rng).corrected for t in tensors], axis=0)
     nili = np.full(4, np.nan)
     if subject_rdms.shape[0] >= 2:
         nb = rdm.nili_bounds(subject_rdms)
         nili = np.array([nb.lower, nb.upper, np.std(nb.lower_each), np.std(nb.upper_each)])
-    return {"rdm": rdm.mean_rdm(pooled), "ceiling": rdm.split_half_ceiling_sb(pooled, n_splits, ceiling_rng).corrected,
-            "subject_rdms": subject_rdms, "nili": nili}
+    return {"subject_rdms": subject_rdms, "ceiling": ceiling, "nili": nili}
 
 
 def area_rdms(area: AreaData, cfg: RunConfig) -> BrainSide:
@@ -406,7 +410,7 @@ def area_rdms(area: AreaData, cfg: RunConfig) -> BrainSide:
         def compute() -> dict[str, np.ndarray]:
             tensors = [area.responses[:, :, area.groups == s] for s in range(len(area.subjects))]
             out = corrected_brain(tensors, cfg.n_splits, rdm.derive_rng(cfg.seed, *labels, "noise_ceiling"))
-            return {"rdms": out["rdm"], "ceiling": out["ceiling"], "nili": out["nili"]}
+            return {"rdms": out["subject_rdms"], "ceiling": out["ceiling"], "nili": out["nili"]}
     else:
         def compute() -> dict[str, np.ndarray]:
             return {
@@ -415,23 +419,40 @@ def area_rdms(area: AreaData, cfg: RunConfig) -> BrainSide:
             }
 
     data = cache.get_or_compute("brain_rdms", parts, compute)
-    return BrainSide(data["rdms"], data["ceiling"], data.get("nili", np.full(4, np.nan)))
+    return BrainSide(data["rdms"], data["ceiling"], data.get("nili", np.full(4, np.nan)),
+                     cache.make_key("brain_rdms", parts))
 
 
-def area_bootstrap(cfg: RunConfig, area: AreaData, stacked: np.ndarray, point: np.ndarray) -> np.ndarray | None:
+def area_scores(brain: BrainSide, stacked: np.ndarray, models_key: str) -> rdm.Scores:
+    """tau-a of every model RDM ``stacked`` ``(n_models, n_pairs)`` with every brain RDM (cached).
+
+    One :func:`analysis.compare.tau_a` call, so each brain RDM is ranked once for all
+    models (exact integer counts: identical to separate calls). Keyed on the brain RDMs'
+    cache key and ``models_key`` (:func:`analysis.cache.hash_array` of ``stacked``): at 900
+    conditions this is most of a run's time (70,500 pairs of 404,550 entries).
+    """
+    parts = {"brain_rdms": brain.key, "models": models_key}
+    values = cache.get_or_compute("scores", parts, lambda: {"tau_a": compare.tau_a(stacked, brain.rdms)})
+    return rdm.scores_of(values["tau_a"])
+
+
+def area_bootstrap(cfg: RunConfig, area: AreaData, stacked: np.ndarray, point: np.ndarray,
+                   brain: BrainSide, models_key: str | None = None) -> np.ndarray | None:
     """Bootstrap draws ``(n_boot, n_models)`` of the scores ``point`` of ``stacked`` model RDMs (cached).
 
-    ``None`` when ``cfg.n_boot == 0``. See the module docstring for what is resampled;
-    under the original protocol the trial halves are those of the brain RDMs (same
-    generator), so each draw's brain RDM is one of the scored ones, pooled over the
-    drawn containers.
+    ``None`` when ``cfg.n_boot == 0``. See the module docstring for what is resampled.
+    Corrected protocol: :func:`analysis.stats.bootstrap_scores` of the mean over the
+    containers' RDMs ``brain.rdms`` (stimuli and containers resampled). Original: the
+    trial halves are those of the brain RDMs (same generator), so each draw's brain RDM is
+    one of the scored ones, pooled over the drawn containers.
     """
     if cfg.n_boot == 0:
         return None
     labels = (*cfg.labels, area.area)
     parts = {
         "step": "bootstrap", "responses": area.fingerprint, "protocol": cfg.protocol, "seed": cfg.seed,
-        "n_boot": int(cfg.n_boot), "labels": list(labels), "models": cache.hash_array(stacked),
+        "n_boot": int(cfg.n_boot), "labels": list(labels),
+        "models": models_key or cache.hash_array(stacked),
     }
     if cfg.stimulus == "natural_movie_one":
         parts["movie_bin"] = int(cfg.movie_bin)
@@ -439,14 +460,12 @@ def area_bootstrap(cfg: RunConfig, area: AreaData, stacked: np.ndarray, point: n
         parts["n_brain_rdms"] = cfg.n_brain_rdms
 
     def compute() -> dict[str, np.ndarray]:
+        rng = rdm.derive_rng(cfg.seed, *labels, "bootstrap")
         if cfg.protocol == "corrected":
-            n_sets, patterns = 1, lambda h: area.subject_patterns()
-        else:
-            halves = rdm.half_splits(area.shape[0], cfg.n_brain_rdms, rdm.derive_rng(cfg.seed, *labels, "brain_rdms"))
-            n_sets, patterns = len(halves), lambda h: area.subject_patterns(halves[h])
-        boot = stats.bootstrap_pooled_scores(stacked, point, patterns, len(area.subjects),
-                                             rdm.derive_rng(cfg.seed, *labels, "bootstrap"),
-                                             n_boot=cfg.n_boot, n_sets=n_sets)
+            return {"draws": stats.bootstrap_scores(stacked, brain.rdms, rng, n_boot=cfg.n_boot, nili=False).draws}
+        halves = rdm.half_splits(area.shape[0], cfg.n_brain_rdms, rdm.derive_rng(cfg.seed, *labels, "brain_rdms"))
+        boot = stats.bootstrap_pooled_scores(stacked, point, lambda h: area.subject_patterns(halves[h]),
+                                             len(area.subjects), rng, n_boot=cfg.n_boot, n_sets=len(halves))
         return {"draws": boot.draws}
 
     return cache.get_or_compute("brain_rdms", parts, compute)["draws"]
@@ -541,14 +560,12 @@ def _area_score_task(job: tuple) -> AreaResult:
     Only one area's brain RDMs and responses are in memory at a time (1.6 GB for five
     areas at 900 conditions); the responses are dropped before the result is returned.
     """
-    cfg, area_name, models, data_source, stacked = job
+    cfg, area_name, models, data_source, stacked, models_key = job
     boc = allen.open_cache(cfg.source, download=cfg.download)
     area = area_responses(boc, cfg, area_name)
     brain = area_rdms(area, cfg)
-    # One tau-a call for the pixel RDM and every model RDM: each brain RDM is ranked once
-    # for all of them (exact integer counts, so identical to separate calls).
-    sc = rdm.score_models(stacked, brain.rdms)
-    draws = area_bootstrap(cfg, area, stacked, sc.mean)
+    sc = area_scores(brain, stacked, models_key)
+    draws = area_bootstrap(cfg, area, stacked, sc.mean, brain, models_key)
     rows = score_rows(cfg, area, brain, sc, draws, models, data_source)
     tests = species_test_rows(cfg, area_name, models, sc.mean, draws)
     return AreaResult(area.slim(), rows, tests)
@@ -593,10 +610,9 @@ def score_rows(
         lo = hi = np.full(scores.mean.size, np.nan)
     else:
         lo, hi = stats.percentile_ci(draws, CI_LEVEL)
-    sd = np.full(scores.mean.size, np.nan) if corrected else scores.sd
 
-    def scored(i: int) -> dict[str, float]:
-        return {"score": float(scores.mean[i]), "score_sd": float(sd[i]),
+    def scored(i: int) -> dict[str, float]:  # score_sd: over half-trial RDMs / over containers
+        return {"score": float(scores.mean[i]), "score_sd": float(scores.sd[i]),
                 "ci_low": float(lo[i]), "ci_high": float(hi[i])}
 
     rows.append({**base, **empty, "row_type": "baseline", "layer": config.PIXEL_LAYER, "pathway": "pixel",
@@ -774,7 +790,9 @@ def compute_tables(cfg: RunConfig, progress: bool = True, jobs: int | None = Non
 
         inference = f", {cfg.n_boot} bootstrap draws" if cfg.n_boot else ""
         say(f"responses, brain RDMs, noise ceilings and scores{inference} of {len(cfg.areas)} areas ({where})")
-        done = parallel.map_tasks(_area_score_task, [(cfg, a, models, data_source, stacked) for a in cfg.areas])
+        models_key = cache.hash_array(stacked)
+        done = parallel.map_tasks(_area_score_task,
+                                  [(cfg, a, models, data_source, stacked, models_key) for a in cfg.areas])
     areas = [d.area for d in done]
     table = to_table([r for d in done for r in d.rows])
     tests = tests_table([r for d in done for r in d.tests], cfg, data_source)

@@ -23,13 +23,14 @@ field                      original                   corrected
 ``keep_aspect``            ``False`` (squashed)       ``True``: ``features.make_clips(...,
                                                       keep_aspect=True)``: longer side to 64,
                                                       centred on mean grey (pad, not squash)
-``brain_rdms``             ``"halves"`` (100 RDMs of  ``"all_trials"`` (``rdm.mean_rdm``)
-                           random half-trial means)
+``brain_rdms``             ``"halves"`` (100 RDMs of  ``"all_trials"`` (``rdm.mean_rdm``), one
+                           random half-trial means    per container; the score is the mean
+                           of the pooled cells)       over containers
 ``ceiling``                ``"split_half"`` (raw      ``"spearman_brown"`` (``rdm.
-                           half-vs-half tau-a)        split_half_ceiling_sb``) for the pooled
-                                                      score, plus Nili lower/upper bounds
-                                                      across containers (``rdm.nili_bounds``) for
-                                                      the mean-over-subjects score
+                           half-vs-half tau-a)        split_half_ceiling_sb``, mean over
+                                                      containers), plus Nili lower/upper bounds
+                                                      across containers (``rdm.nili_bounds``),
+                                                      which bound the mean-over-subjects score
 =========================  =========================  ===========================================
 
 Latency: the synthetic generator uses 2-3 (+0/1) frames; mouse visual cortex

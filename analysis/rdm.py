@@ -119,7 +119,11 @@ class Scores:
 
 def score_models(model_rdms: np.ndarray, brain: np.ndarray) -> Scores:
     """tau-a of each model RDM with each brain RDM, averaged over the brain RDMs."""
-    values = tau_a(model_rdms, brain)
+    return scores_of(tau_a(model_rdms, brain))
+
+
+def scores_of(values: np.ndarray) -> Scores:
+    """:class:`Scores` of a ``(n_models, n_brain_rdms)`` tau-a matrix."""
     return Scores(mean=values.mean(axis=1), sd=values.std(axis=1), all=values)
 
 

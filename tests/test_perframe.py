@@ -65,7 +65,7 @@ def _cfg(**kw) -> pipeline.RunConfig:
 
 
 def test_binned_movie_pipeline_and_what_each_parameter_recomputes(small_cache, isolated_env, monkeypatch):
-    calls = {"net": 0, "frames": 0, "brain": 0}
+    calls = {"net": 0, "frames": 0, "brain": 0, "tau": 0}
 
     def counting(name, fn):
         def wrapped(*a, **k):
@@ -76,11 +76,12 @@ def test_binned_movie_pipeline_and_what_each_parameter_recomputes(small_cache, i
     monkeypatch.setattr(features, "extract_features", counting("net", features.extract_features))
     monkeypatch.setattr(responses, "movie_frame_responses", counting("frames", responses.movie_frame_responses))
     monkeypatch.setattr(pipeline.rdm, "brain_rdms", counting("brain", pipeline.rdm.brain_rdms))
+    monkeypatch.setattr(pipeline.compare, "tau_a", counting("tau", pipeline.compare.tau_a))
 
     t1, _ = pipeline.compute_table(_cfg(), progress=False)
     assert (t1.n_conditions == 180).all()
     first = dict(calls)
-    assert first["net"] == 1 and first["frames"] > 0 and first["brain"] == 1
+    assert first["net"] == 1 and first["frames"] > 0 and first["brain"] == 1 and first["tau"] == 1
     # the binned brain responses equal binning each session (movie_responses)
     boc = pipeline.allen.open_cache("synthetic")
     area = pipeline.area_responses(boc, _cfg(), "VISp")
@@ -90,16 +91,19 @@ def test_binned_movie_pipeline_and_what_each_parameter_recomputes(small_cache, i
         for s in (pipeline.allen.load_session(boc, e.experiment_id, "natural_movie_one") for e in exps)])
     assert np.array_equal(area.responses, direct)
 
-    # same run again: everything from the cache, identical table
+    # same run again: everything from the cache (scores included: no tau-a), identical table
     before = dict(calls)
     t2, _ = pipeline.compute_table(_cfg(), progress=False)
     assert calls == before and t2.equals(t1)
+    # other inference settings reuse the scores: only the bootstrap is new
+    t2b, _ = pipeline.compute_table(_cfg(n_boot=7), progress=False)
+    assert calls == before and t2b.score.equals(t1.score)
 
     # another seed: brain draws only; no network, no new model RDM, no response loading
     model_dir = isolated_env["RSA_CACHE"] / "model_rdms"
     n_model_entries = len(list(model_dir.rglob("*.npz")))
     pipeline.compute_table(_cfg(seed=7), progress=False)
-    assert calls["brain"] == before["brain"] + 1
+    assert calls["brain"] == before["brain"] + 1 and calls["tau"] == before["tau"] + 1  # new brain RDMs
     assert (calls["net"], calls["frames"]) == (before["net"], before["frames"])
     assert len(list(model_dir.rglob("*.npz"))) == n_model_entries
 

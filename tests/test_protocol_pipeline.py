@@ -96,7 +96,14 @@ def test_corrected_table_has_ceilings_nili_bounds_and_intervals(runs):
     inside = (scored.ci_low <= scored.score) & (scored.score <= scored.ci_high)
     assert inside.mean() >= 0.9, inside.mean()
     assert (scored.ci_high > scored.ci_low).all()
-    assert scored.score_sd.isna().all()  # one all-trial brain RDM: the interval is the uncertainty
+    # score = mean over containers, score_sd = SD over them: 0 with one container, > 0 with two
+    multi = scored[scored.area == "VISp"]
+    assert (multi.score_sd > 0).all() and (scored.score_sd >= 0).all()
+    # the ceiling band of the figures (Nili bounds) bounds this very score: the best model of
+    # an area with two containers lies below the upper bound
+    t_visp = t[t.area == "VISp"]
+    if "nili_upper" in set(t_visp.row_type):
+        assert multi.score.max() <= float(t_visp.loc[t_visp.row_type == "nili_upper", "score"].iloc[0]) + 1e-12
     assert ceiling[["ci_low", "ci_high"]].isna().all().all()
 
 
