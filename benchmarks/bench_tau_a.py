@@ -5,9 +5,10 @@ Run from the project root::
     .venv/bin/python benchmarks/bench_tau_a.py [--threads N] [--repeats R]
 
 Cases (fixed seed): 1 model RDM vs 100 brain RDMs at 118 and at 900 conditions,
-and 15 model RDMs vs 100 brain RDMs at 118 conditions.  Model RDMs are
-categorical (2-3 levels, heavily tied), brain RDMs continuous with a shared
-signal.  tau_a times are the best of ``--repeats`` calls after a warm-up (the
+and 15 model RDMs vs 100 brain RDMs at 118 conditions, with categorical model RDMs
+(2-3 levels, heavily tied); then 1 continuous model RDM (no ties, like per-frame
+network RDMs) vs 100 brain RDMs at 900 conditions.  Brain RDMs are continuous with a
+shared signal.  tau_a times are the best of ``--repeats`` calls after a warm-up (the
 numba compile or cache load is timed separately, in the first call of the
 process); rsatoolbox is timed once per case (it takes ~0.2 s per pair at 900
 conditions).  Also prints the maximum |difference| from rsatoolbox and the
@@ -32,9 +33,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 SEED = 20240611
 
 
-def make_rdms(n_cond: int, n_models: int, n_brains: int, rng: np.random.Generator):
-    """Categorical model RDMs ``(n_models, m)`` and continuous brain RDMs ``(n_brains, m)``."""
+def make_rdms(n_cond: int, n_models: int, n_brains: int, rng: np.random.Generator, kind: str = "categorical"):
+    """Model RDMs ``(n_models, m)`` (categorical or continuous) and continuous brain RDMs ``(n_brains, m)``."""
     iu = np.triu_indices(n_cond, k=1)  # rsatoolbox's vector order (row-major upper triangle)
+    if kind == "continuous":  # e.g. per-frame network RDMs: no ties on either side
+        models = rng.standard_normal((n_models, iu[0].size))
+        return models, 0.3 * models[0] + rng.standard_normal((n_brains, iu[0].size))
     models = []
     for k in range(n_models):
         levels = 2 + k % 2  # 2 or 3 category levels
@@ -85,14 +89,15 @@ def main(argv: list[str] | None = None) -> int:
           f"first call (compile or cache load) {t_first:.2f} s")
 
     rng = np.random.default_rng(SEED)
-    cases = [(118, 1, 100), (900, 1, 100), (118, 15, 100)]
-    header = (f"{'case':<28}{'rsatoolbox s':>13}{'tau_a s':>10}{'ratio':>8}"
+    cases = [(118, 1, 100, "categorical"), (900, 1, 100, "categorical"), (118, 15, 100, "categorical"),
+             (900, 1, 100, "continuous")]
+    header = (f"{'case':<40}{'rsatoolbox s':>13}{'tau_a s':>10}{'ratio':>8}"
               f"{'max |diff|':>12}{'tau_a cpu s':>13}")
     print(header)
     print("-" * len(header))
     worst = 0.0
-    for n_cond, n_models, n_brains in cases:
-        models, brains = make_rdms(n_cond, n_models, n_brains, rng)
+    for n_cond, n_models, n_brains, kind in cases:
+        models, brains = make_rdms(n_cond, n_models, n_brains, rng, kind)
         tau_a(models[:, :100], brains[:2, :100], n_threads=args.threads)  # warm-up
         t_fast, cpu_fast, fast = _best(lambda: tau_a(models, brains, n_threads=args.threads),
                              args.repeats)
@@ -103,8 +108,8 @@ def main(argv: list[str] | None = None) -> int:
             t_ref = time.perf_counter() - t0
         diff = float(np.max(np.abs(fast - ref)))
         worst = max(worst, diff)
-        name = f"{n_models} model x {n_brains} brain, n={n_cond}"
-        print(f"{name:<28}{t_ref:>13.3f}{t_fast:>10.3f}{t_ref / t_fast:>7.1f}x{diff:>12.1e}{cpu_fast:>13.3f}",
+        name = f"{n_models} {kind} model x {n_brains} brain, n={n_cond}"
+        print(f"{name:<40}{t_ref:>13.3f}{t_fast:>10.3f}{t_ref / t_fast:>7.1f}x{diff:>12.1e}{cpu_fast:>13.3f}",
               flush=True)
     print(f"max |difference| from rsatoolbox over all cases: {worst:.1e}")
     print(f"load average at the end: {os.getloadavg()[0]:.2f} (other processes slow both sides)")
