@@ -32,7 +32,7 @@ log = logging.getLogger(__name__)
 CODE_VERSIONS: dict[str, str] = {
     "features": "1",
     "responses": "1",
-    "brain_rdms": "2",
+    "brain_rdms": "3",  # 3: corrected protocol keeps one RDM per container (score = mean over them)
     "model_rdms": "2",  # 2: BLAS correlation RDMs (compare.correlation_rdms)
     "stimuli": "1",
     "scores": "1",  # tau-a of every model RDM with every brain RDM of an area
