@@ -799,6 +799,28 @@ def _panel_grid(n_rows: int, n_cols: int, row_height: float, extra_width: float,
     return fig, axes
 
 
+def _static_panels(frame: pd.DataFrame, axes, stimuli: list, depths: list, y_label: str):
+    """Each non-empty stimulus x depth panel of a static grid figure as ``(ax, rows)``.
+
+    Empty panels are hidden; once the caller has drawn a panel (the generator resumes),
+    it gets the area ticks, its title and, in the first column, ``y_label``.
+    """
+    areas = list(config.AREAS)
+    for i, stim in enumerate(stimuli):
+        for j, depth in enumerate(depths):
+            ax = axes[i][j]
+            d = frame[(frame["stimulus"] == stim) & (frame["depth"] == depth)]
+            if not len(d):
+                ax.set_visible(False)
+                continue
+            yield ax, d
+            ax.set_xticks(range(len(areas)))
+            ax.set_xticklabels(areas)
+            ax.set_title(f"{stim}, depth {depth} µm", fontsize=10)
+            if j == 0:
+                ax.set_ylabel(y_label)
+
+
 def plot_summary_static(summary: pd.DataFrame, title: str = "", subtitle: str = "",
                         corrected: bool = False):
     """Draw :func:`summary_data`: best-layer score of each species per area.
@@ -813,41 +835,31 @@ def plot_summary_static(summary: pd.DataFrame, title: str = "", subtitle: str = 
     stimuli, depths = _stimulus_depth_grid(summary)
     fig, axes = _panel_grid(len(stimuli), len(depths), 3.8, 2.2, 0.35, title, subtitle)
     areas = list(config.AREAS)
-    for i, stim in enumerate(stimuli):
-        for j, depth in enumerate(depths):
-            ax = axes[i][j]
-            d = summary[(summary["stimulus"] == stim) & (summary["depth"] == depth)]
-            if not len(d):
-                ax.set_visible(False)
+    y_label = "best-layer " + (Y_LABEL_CORRECTED if corrected else Y_LABEL)
+    for ax, d in _static_panels(summary, axes, stimuli, depths, y_label):
+        for k, area in enumerate(areas):
+            a = d[d["area"] == area]
+            if not len(a):
                 continue
-            for k, area in enumerate(areas):
-                a = d[d["area"] == area]
-                if not len(a):
+            ncv = 1.0 if corrected else float(a["noise_ceiling"].iloc[0])
+            ax.plot([k - 0.35, k + 0.35], [ncv, ncv], "--", color="black", linewidth=1.2)
+            base = float(a["baseline"].iloc[0])
+            if corrected:
+                base = base / float(a["noise_ceiling"].iloc[0])
+            ax.plot([k], [base], "o", color="black", markersize=4)
+            for sp, off in (("rat", -0.12), ("treeshrew", 0.12)):
+                s = a[a["species"] == sp]
+                if not len(s):
                     continue
-                ncv = 1.0 if corrected else float(a["noise_ceiling"].iloc[0])
-                ax.plot([k - 0.35, k + 0.35], [ncv, ncv], "--", color="black", linewidth=1.2)
-                base = float(a["baseline"].iloc[0])
-                if corrected:
-                    base = base / float(a["noise_ceiling"].iloc[0])
-                ax.plot([k], [base], "o", color="black", markersize=4)
-                for sp, off in (("rat", -0.12), ("treeshrew", 0.12)):
-                    s = a[a["species"] == sp]
-                    if not len(s):
-                        continue
-                    sd = float(s["sd"].iloc[0])
-                    scale = float(s["noise_ceiling"].iloc[0]) if corrected else 1.0
-                    sd = sd / scale
-                    lo, hi = float(s["ci_low"].iloc[0]), float(s["ci_high"].iloc[0])
-                    if np.isfinite(lo) and np.isfinite(hi):
-                        ax.vlines([k + off], lo / scale, hi / scale, colors=SPECIES_COLOURS[sp],
-                                  linewidth=4.5, alpha=CI_ALPHA)
-                    ax.errorbar([k + off], [float(s[col].iloc[0])], yerr=[sd], fmt="o",
-                                color=SPECIES_COLOURS[sp], capsize=3, markersize=5)
-            ax.set_xticks(range(len(areas)))
-            ax.set_xticklabels(areas)
-            ax.set_title(f"{stim}, depth {depth} µm", fontsize=10)
-            if j == 0:
-                ax.set_ylabel("best-layer " + (Y_LABEL_CORRECTED if corrected else Y_LABEL))
+                sd = float(s["sd"].iloc[0])
+                scale = float(s["noise_ceiling"].iloc[0]) if corrected else 1.0
+                sd = sd / scale
+                lo, hi = float(s["ci_low"].iloc[0]), float(s["ci_high"].iloc[0])
+                if np.isfinite(lo) and np.isfinite(hi):
+                    ax.vlines([k + off], lo / scale, hi / scale, colors=SPECIES_COLOURS[sp],
+                              linewidth=4.5, alpha=CI_ALPHA)
+                ax.errorbar([k + off], [float(s[col].iloc[0])], yerr=[sd], fmt="o",
+                            color=SPECIES_COLOURS[sp], capsize=3, markersize=5)
     handles = [
         Line2D([], [], marker="o", linestyle="", color=SPECIES_COLOURS["rat"], label="Rat (best layer)"),
         Line2D([], [], marker="o", linestyle="", color=SPECIES_COLOURS["treeshrew"],
@@ -962,82 +974,104 @@ def plot_interactive(fig_df: pd.DataFrame, title: str = TITLE, subtitle: str = "
     return fig
 
 
+def _interactive_grid(frame: pd.DataFrame):
+    """A plotly figure with one subplot per stimulus (rows) x depth (columns) of ``frame``."""
+    from plotly.subplots import make_subplots
+
+    stimuli, depths = _stimulus_depth_grid(frame)
+    titles = [f"{s}, depth {d} µm" for s in stimuli for d in depths]
+    return make_subplots(rows=len(stimuli), cols=len(depths), subplot_titles=titles), stimuli, depths
+
+
+def _interactive_panels(fig, frame: pd.DataFrame, stimuli: list, depths: list, y_label: str):
+    """Each stimulus x depth subplot as ``(cell, rows)``; ``cell``: its ``row``/``col`` keywords.
+
+    Once the caller has drawn a subplot (the generator resumes), it gets the area ticks
+    and, in the first column, ``y_label`` (as :func:`_static_panels` does).
+    """
+    areas = list(config.AREAS)
+    for i, stim in enumerate(stimuli):
+        for j, depth in enumerate(depths):
+            cell = {"row": i + 1, "col": j + 1}
+            yield cell, frame[(frame["stimulus"] == stim) & (frame["depth"] == depth)]
+            fig.update_xaxes(tickmode="array", tickvals=list(range(len(areas))), ticktext=areas,
+                             range=[-0.6, len(areas) - 0.4], **cell)
+            if j == 0:
+                fig.update_yaxes(title_text=y_label, **cell)
+
+
+def _finish_interactive(fig, title: str, subtitle: str, n_rows: int):
+    """Title, subtitle and height of a grid figure; returns ``fig``."""
+    head = "<br>".join(x for x in (title, f"<sup>{html.escape(subtitle)}</sup>" if subtitle else "") if x)
+    fig.update_layout(title=dict(text=head, x=0.5, xanchor="center") if head else None,
+                      height=320 * n_rows + 120, template="plotly")
+    return fig
+
+
 def plot_summary_interactive(summary: pd.DataFrame, title: str = "", subtitle: str = "",
                              corrected: bool = False):
     """Plotly version of :func:`plot_summary_static` (hover: best layer, value, SD, seeds)."""
     import plotly.graph_objects as go
-    from plotly.subplots import make_subplots
 
     col = "corrected_value" if corrected else "value"
-    stimuli, depths = _stimulus_depth_grid(summary)
-    titles = [f"{s}, depth {d} µm" for s in stimuli for d in depths]
-    fig = make_subplots(rows=len(stimuli), cols=len(depths), subplot_titles=titles)
+    fig, stimuli, depths = _interactive_grid(summary)
     areas = list(config.AREAS)
     shown: set[str] = set()
-    for i, stim in enumerate(stimuli):
-        for j, depth in enumerate(depths):
-            d = summary[(summary["stimulus"] == stim) & (summary["depth"] == depth)]
-            for sp, off, label in (("rat", -0.12, "Rat (best layer)"),
-                                   ("treeshrew", 0.12, "Treeshrew (best layer)")):
-                s = d[d["species"] == sp].set_index("area").reindex(areas).dropna(subset=["value"])
-                if not len(s):
-                    continue
-                k = [areas.index(a) + off for a in s.index]
-                scale = s["noise_ceiling"] if corrected else 1.0
-                sd = s["sd"] / scale
-                ci = s["ci_low"].notna() & s["ci_high"].notna()
-                if ci.any():  # 95 % interval: wide, light bar behind the SD error bar
-                    y = s[col][ci]
-                    fig.add_trace(go.Scatter(
-                        x=[kk for kk, c in zip(k, ci) if c], y=y, mode="markers",
-                        marker=dict(color=SPECIES_COLOURS[sp], opacity=0), opacity=CI_ALPHA,
-                        error_y=dict(type="data", symmetric=False, thickness=5, width=0,
-                                     array=((s["ci_high"] / scale)[ci] - y).to_numpy(),
-                                     arrayminus=(y - (s["ci_low"] / scale)[ci]).to_numpy(),
-                                     color=SPECIES_COLOURS[sp]),
-                        name=f"{label} 95% interval", legendgroup=sp, showlegend=False, hoverinfo="skip",
-                    ), row=i + 1, col=j + 1)
+    y_label = "best-layer " + (Y_LABEL_CORRECTED if corrected else Y_LABEL)
+    for cell, d in _interactive_panels(fig, summary, stimuli, depths, y_label):
+        for sp, off, label in (("rat", -0.12, "Rat (best layer)"),
+                               ("treeshrew", 0.12, "Treeshrew (best layer)")):
+            s = d[d["species"] == sp].set_index("area").reindex(areas).dropna(subset=["value"])
+            if not len(s):
+                continue
+            k = [areas.index(a) + off for a in s.index]
+            scale = s["noise_ceiling"] if corrected else 1.0
+            sd = s["sd"] / scale
+            ci = s["ci_low"].notna() & s["ci_high"].notna()
+            if ci.any():  # 95 % interval: wide, light bar behind the SD error bar
+                y = s[col][ci]
                 fig.add_trace(go.Scatter(
-                    x=k, y=s[col], mode="markers", name=label, legendgroup=sp,
-                    showlegend=sp not in shown, marker=dict(color=SPECIES_COLOURS[sp], size=8),
-                    error_y=dict(type="data", array=sd.fillna(0).to_numpy(), color=SPECIES_COLOURS[sp]),
-                    customdata=np.column_stack([list(s.index), s["best_layer"], sd.map(_fmt),
-                                                s["n_seeds"].astype(int).astype(str)]),
-                    hovertemplate=(f"<b>{label}</b><br>%{{customdata[0]}}<br>best layer: %{{customdata[1]}}"
-                                   "<br>value: %{y:.3f}<br>SD: %{customdata[2]}<br>seeds: %{customdata[3]}"
-                                   "<extra></extra>"),
-                ), row=i + 1, col=j + 1)
-                shown.add(sp)
-            per_area = d.drop_duplicates("area").set_index("area").reindex(areas).dropna(subset=["value"])
-            if len(per_area):
-                k = [areas.index(a) for a in per_area.index]
-                base = per_area["baseline"] / (per_area["noise_ceiling"] if corrected else 1.0)
-                fig.add_trace(go.Scatter(
-                    x=k, y=base, mode="markers", name="Baseline (pixel)", legendgroup="pixel",
-                    showlegend="pixel" not in shown, marker=dict(color="black", size=6),
-                    hovertemplate="Baseline (pixel)<br>value: %{y:.3f}<extra></extra>",
-                ), row=i + 1, col=j + 1)
-                shown.add("pixel")
-                xs, ys = [], []
-                for a, v in zip(per_area.index, per_area["noise_ceiling"]):
-                    kk = areas.index(a)
-                    xs += [kk - 0.35, kk + 0.35, None]
-                    ys += [1.0 if corrected else v] * 2 + [None]
-                fig.add_trace(go.Scatter(
-                    x=xs, y=ys, mode="lines", line=dict(color="black", dash="dash"),
-                    name="Noise ceiling median", legendgroup="nc", showlegend="nc" not in shown,
-                    hovertemplate="noise ceiling median: %{y:.3f}<extra></extra>",
-                ), row=i + 1, col=j + 1)
-                shown.add("nc")
-            fig.update_xaxes(tickmode="array", tickvals=list(range(len(areas))), ticktext=areas,
-                             range=[-0.6, len(areas) - 0.4], row=i + 1, col=j + 1)
-            if j == 0:
-                fig.update_yaxes(title_text="best-layer " + (Y_LABEL_CORRECTED if corrected else Y_LABEL),
-                                 row=i + 1, col=j + 1)
-    head = "<br>".join(x for x in (title, f"<sup>{html.escape(subtitle)}</sup>" if subtitle else "") if x)
-    fig.update_layout(title=dict(text=head, x=0.5, xanchor="center") if head else None,
-                      height=320 * len(stimuli) + 120, template="plotly")
-    return fig
+                    x=[kk for kk, c in zip(k, ci) if c], y=y, mode="markers",
+                    marker=dict(color=SPECIES_COLOURS[sp], opacity=0), opacity=CI_ALPHA,
+                    error_y=dict(type="data", symmetric=False, thickness=5, width=0,
+                                 array=((s["ci_high"] / scale)[ci] - y).to_numpy(),
+                                 arrayminus=(y - (s["ci_low"] / scale)[ci]).to_numpy(),
+                                 color=SPECIES_COLOURS[sp]),
+                    name=f"{label} 95% interval", legendgroup=sp, showlegend=False, hoverinfo="skip",
+                ), **cell)
+            fig.add_trace(go.Scatter(
+                x=k, y=s[col], mode="markers", name=label, legendgroup=sp,
+                showlegend=sp not in shown, marker=dict(color=SPECIES_COLOURS[sp], size=8),
+                error_y=dict(type="data", array=sd.fillna(0).to_numpy(), color=SPECIES_COLOURS[sp]),
+                customdata=np.column_stack([list(s.index), s["best_layer"], sd.map(_fmt),
+                                            s["n_seeds"].astype(int).astype(str)]),
+                hovertemplate=(f"<b>{label}</b><br>%{{customdata[0]}}<br>best layer: %{{customdata[1]}}"
+                               "<br>value: %{y:.3f}<br>SD: %{customdata[2]}<br>seeds: %{customdata[3]}"
+                               "<extra></extra>"),
+            ), **cell)
+            shown.add(sp)
+        per_area = d.drop_duplicates("area").set_index("area").reindex(areas).dropna(subset=["value"])
+        if len(per_area):
+            k = [areas.index(a) for a in per_area.index]
+            base = per_area["baseline"] / (per_area["noise_ceiling"] if corrected else 1.0)
+            fig.add_trace(go.Scatter(
+                x=k, y=base, mode="markers", name="Baseline (pixel)", legendgroup="pixel",
+                showlegend="pixel" not in shown, marker=dict(color="black", size=6),
+                hovertemplate="Baseline (pixel)<br>value: %{y:.3f}<extra></extra>",
+            ), **cell)
+            shown.add("pixel")
+            xs, ys = [], []
+            for a, v in zip(per_area.index, per_area["noise_ceiling"]):
+                kk = areas.index(a)
+                xs += [kk - 0.35, kk + 0.35, None]
+                ys += [1.0 if corrected else v] * 2 + [None]
+            fig.add_trace(go.Scatter(
+                x=xs, y=ys, mode="lines", line=dict(color="black", dash="dash"),
+                name="Noise ceiling median", legendgroup="nc", showlegend="nc" not in shown,
+                hovertemplate="noise ceiling median: %{y:.3f}<extra></extra>",
+            ), **cell)
+            shown.add("nc")
+    return _finish_interactive(fig, title, subtitle, len(stimuli))
 
 
 # --------------------------------------------------------------------------------------
@@ -1059,35 +1093,24 @@ def plot_robustness_static(frame: pd.DataFrame, title: str = "", subtitle: str =
     stimuli, depths = _stimulus_depth_grid(frame)
     fig, axes = _panel_grid(len(stimuli), len(depths), 3.6, 2.4, 0.4, title, subtitle)
     areas = list(config.AREAS)
-    for i, stim in enumerate(stimuli):
-        for j, depth in enumerate(depths):
-            ax = axes[i][j]
-            d = frame[(frame["stimulus"] == stim) & (frame["depth"] == depth)]
-            if not len(d):
-                ax.set_visible(False)
+    for ax, d in _static_panels(frame, axes, stimuli, depths, ROBUSTNESS_Y_LABEL):
+        ax.axhline(0, color="black", linestyle=":", linewidth=1)
+        span = np.nanmax(np.abs(d[["difference", "ci_low", "ci_high"]].to_numpy(float)))
+        for prot in PROTOCOLS:
+            p = d[d["protocol"] == prot]
+            if not len(p):
                 continue
-            ax.axhline(0, color="black", linestyle=":", linewidth=1)
-            span = np.nanmax(np.abs(d[["difference", "ci_low", "ci_high"]].to_numpy(float))) if len(d) else 1
-            for prot in PROTOCOLS:
-                p = d[d["protocol"] == prot]
-                if not len(p):
-                    continue
-                x = np.array([areas.index(a) for a in p["area"]]) + PROTOCOL_OFFSETS[prot]
-                lo = (p["difference"] - p["ci_low"]).to_numpy(float)
-                hi = (p["ci_high"] - p["difference"]).to_numpy(float)
-                ax.errorbar(x, p["difference"], yerr=[np.nan_to_num(lo), np.nan_to_num(hi)], fmt="o",
-                            color=PROTOCOL_COLOURS[prot], capsize=3, markersize=5)
-                sig = p["significant"].fillna(False).astype(bool).to_numpy()
-                top = np.fmax(p["ci_high"].to_numpy(float), p["difference"].to_numpy(float))
-                for xx, yy in zip(x[sig], top[sig]):
-                    ax.text(xx, yy + 0.06 * (span or 1), "*", color=PROTOCOL_COLOURS[prot], fontsize=14,
-                            fontweight="bold", ha="center", va="center")
-            ax.set_xticks(range(len(areas)))
-            ax.set_xticklabels(areas)
-            ax.set_xlim(-0.6, len(areas) - 0.4)
-            ax.set_title(f"{stim}, depth {depth} µm", fontsize=10)
-            if j == 0:
-                ax.set_ylabel(ROBUSTNESS_Y_LABEL)
+            x = np.array([areas.index(a) for a in p["area"]]) + PROTOCOL_OFFSETS[prot]
+            lo = (p["difference"] - p["ci_low"]).to_numpy(float)
+            hi = (p["ci_high"] - p["difference"]).to_numpy(float)
+            ax.errorbar(x, p["difference"], yerr=[np.nan_to_num(lo), np.nan_to_num(hi)], fmt="o",
+                        color=PROTOCOL_COLOURS[prot], capsize=3, markersize=5)
+            sig = p["significant"].fillna(False).astype(bool).to_numpy()
+            top = np.fmax(p["ci_high"].to_numpy(float), p["difference"].to_numpy(float))
+            for xx, yy in zip(x[sig], top[sig]):
+                ax.text(xx, yy + 0.06 * (span or 1), "*", color=PROTOCOL_COLOURS[prot], fontsize=14,
+                        fontweight="bold", ha="center", va="center")
+        ax.set_xlim(-0.6, len(areas) - 0.4)
     handles = [Line2D([], [], marker="o", color=PROTOCOL_COLOURS[p], label=f"{p.capitalize()} protocol")
                for p in PROTOCOLS]
     handles.append(Line2D([], [], marker="$*$", linestyle="", color="black", markersize=9,
@@ -1099,54 +1122,42 @@ def plot_robustness_static(frame: pd.DataFrame, title: str = "", subtitle: str =
 def plot_robustness_interactive(frame: pd.DataFrame, title: str = "", subtitle: str = ""):
     """Plotly version of :func:`plot_robustness_static` (hover: best layers, interval, FDR p)."""
     import plotly.graph_objects as go
-    from plotly.subplots import make_subplots
 
-    stimuli, depths = _stimulus_depth_grid(frame)
-    titles = [f"{s}, depth {d} µm" for s in stimuli for d in depths]
-    fig = make_subplots(rows=len(stimuli), cols=len(depths), subplot_titles=titles)
+    fig, stimuli, depths = _interactive_grid(frame)
     areas = list(config.AREAS)
     shown: set[str] = set()
-    for i, stim in enumerate(stimuli):
-        for j, depth in enumerate(depths):
-            d = frame[(frame["stimulus"] == stim) & (frame["depth"] == depth)]
-            for prot in PROTOCOLS:
-                p = d[d["protocol"] == prot]
-                if not len(p):
-                    continue
-                x = [areas.index(a) + PROTOCOL_OFFSETS[prot] for a in p["area"]]
-                sig = p["significant"].fillna(False).astype(bool)
-                custom = np.column_stack([
-                    p["area"], p["best_layer_rat"], p["best_layer_treeshrew"], p["ci_low"].map(_fmt),
-                    p["ci_high"].map(_fmt), p["p_fdr"].map(lambda v: "n/a" if not np.isfinite(v) else f"{v:.3g}"),
-                    np.where(sig, "yes", np.where(p["tested"], "no", "not tested")),
-                ])
-                fig.add_trace(go.Scatter(
-                    x=x, y=p["difference"], mode="markers+text", name=f"{prot.capitalize()} protocol",
-                    legendgroup=prot, showlegend=prot not in shown,
-                    marker=dict(color=PROTOCOL_COLOURS[prot], size=8),
-                    text=["*" if v else "" for v in sig], textposition="top center",
-                    textfont=dict(color=PROTOCOL_COLOURS[prot], size=18),
-                    error_y=dict(type="data", symmetric=False,
-                                 array=(p["ci_high"] - p["difference"]).fillna(0).to_numpy(),
-                                 arrayminus=(p["difference"] - p["ci_low"]).fillna(0).to_numpy(),
-                                 color=PROTOCOL_COLOURS[prot]),
-                    customdata=custom,
-                    hovertemplate=(f"<b>{prot} protocol</b> %{{customdata[0]}}<br>rat − treeshrew: %{{y:.3f}}"
-                                   "<br>95% interval: %{customdata[3]} – %{customdata[4]}"
-                                   "<br>best layers: rat %{customdata[1]}, treeshrew %{customdata[2]}"
-                                   "<br>FDR-adjusted p: %{customdata[5]} (significant: %{customdata[6]})"
-                                   "<extra></extra>"),
-                ), row=i + 1, col=j + 1)
-                shown.add(prot)
-            fig.add_hline(y=0, line=dict(color="black", dash="dot", width=1), row=i + 1, col=j + 1)
-            fig.update_xaxes(tickmode="array", tickvals=list(range(len(areas))), ticktext=areas,
-                             range=[-0.6, len(areas) - 0.4], row=i + 1, col=j + 1)
-            if j == 0:
-                fig.update_yaxes(title_text=ROBUSTNESS_Y_LABEL, row=i + 1, col=j + 1)
-    head = "<br>".join(x for x in (title, f"<sup>{html.escape(subtitle)}</sup>" if subtitle else "") if x)
-    fig.update_layout(title=dict(text=head, x=0.5, xanchor="center") if head else None,
-                      height=320 * len(stimuli) + 120, template="plotly")
-    return fig
+    for cell, d in _interactive_panels(fig, frame, stimuli, depths, ROBUSTNESS_Y_LABEL):
+        for prot in PROTOCOLS:
+            p = d[d["protocol"] == prot]
+            if not len(p):
+                continue
+            x = [areas.index(a) + PROTOCOL_OFFSETS[prot] for a in p["area"]]
+            sig = p["significant"].fillna(False).astype(bool)
+            custom = np.column_stack([
+                p["area"], p["best_layer_rat"], p["best_layer_treeshrew"], p["ci_low"].map(_fmt),
+                p["ci_high"].map(_fmt), p["p_fdr"].map(lambda v: "n/a" if not np.isfinite(v) else f"{v:.3g}"),
+                np.where(sig, "yes", np.where(p["tested"], "no", "not tested")),
+            ])
+            fig.add_trace(go.Scatter(
+                x=x, y=p["difference"], mode="markers+text", name=f"{prot.capitalize()} protocol",
+                legendgroup=prot, showlegend=prot not in shown,
+                marker=dict(color=PROTOCOL_COLOURS[prot], size=8),
+                text=["*" if v else "" for v in sig], textposition="top center",
+                textfont=dict(color=PROTOCOL_COLOURS[prot], size=18),
+                error_y=dict(type="data", symmetric=False,
+                             array=(p["ci_high"] - p["difference"]).fillna(0).to_numpy(),
+                             arrayminus=(p["difference"] - p["ci_low"]).fillna(0).to_numpy(),
+                             color=PROTOCOL_COLOURS[prot]),
+                customdata=custom,
+                hovertemplate=(f"<b>{prot} protocol</b> %{{customdata[0]}}<br>rat − treeshrew: %{{y:.3f}}"
+                               "<br>95% interval: %{customdata[3]} – %{customdata[4]}"
+                               "<br>best layers: rat %{customdata[1]}, treeshrew %{customdata[2]}"
+                               "<br>FDR-adjusted p: %{customdata[5]} (significant: %{customdata[6]})"
+                               "<extra></extra>"),
+            ), **cell)
+            shown.add(prot)
+        fig.add_hline(y=0, line=dict(color="black", dash="dot", width=1), **cell)
+    return _finish_interactive(fig, title, subtitle, len(stimuli))
 
 
 # --------------------------------------------------------------------------------------
