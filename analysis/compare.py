@@ -458,7 +458,8 @@ def _inversions_perm(values, order, bits, ints):
     return inv
 
 
-def _perm_scratch(m: int) -> tuple[np.ndarray, np.ndarray]:
+@_jit()
+def _perm_scratch(m):
     """Scratch arrays ``(bits, ints)`` of :func:`_inversions_perm` for RDMs of ``m`` pairs."""
     nw = (m + 63) >> 6
     return np.empty(2 * nw + 128, np.uint64), np.empty(2 * nw + 2 * _PERM_CHUNK + 192, np.int64)
@@ -516,9 +517,7 @@ def _tau_stream(x, bits, ra, pa, sra, ka, ta, out, n_threads):
         hist = np.empty((2, 1 << _RADIX_BITS), np.int64)
         seq = np.empty(m, np.int32)
         buf = np.empty(m + 2, np.int32)
-        nw = (m + 63) >> 6
-        pbits = np.empty(2 * nw + 128, np.uint64)  # scratch of _inversions_perm (_perm_scratch)
-        pints = np.empty(2 * nw + 2 * _PERM_CHUNK + 192, np.int64)
+        pbits, pints = _perm_scratch(m)
         off = np.empty(m, np.int32)
         for r in range(t, ns, n_threads):
             kr, tr = _rank_one(x[r], bits[r], rr, pr, sr, k1, k2, hist)

@@ -437,7 +437,7 @@ def area_scores(brain: BrainSide, stacked: np.ndarray, models_key: str) -> rdm.S
 
 
 def area_bootstrap(cfg: RunConfig, area: AreaData, stacked: np.ndarray, point: np.ndarray,
-                   brain: BrainSide, models_key: str | None = None) -> np.ndarray | None:
+                   brain: BrainSide, models_key: str) -> np.ndarray | None:
     """Bootstrap draws ``(n_boot, n_models)`` of the scores ``point`` of ``stacked`` model RDMs (cached).
 
     ``None`` when ``cfg.n_boot == 0``. See the module docstring for what is resampled.
@@ -452,7 +452,7 @@ def area_bootstrap(cfg: RunConfig, area: AreaData, stacked: np.ndarray, point: n
     parts = {
         "step": "bootstrap", "responses": area.fingerprint, "protocol": cfg.protocol, "seed": cfg.seed,
         "n_boot": int(cfg.n_boot), "labels": list(labels),
-        "models": models_key or cache.hash_array(stacked),
+        "models": models_key,
     }
     if cfg.stimulus == "natural_movie_one":
         parts["movie_bin"] = int(cfg.movie_bin)
