@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from . import cache, config, fileio
+from . import cache, config, fileio, study
 
 SYNTH_HINT = "build it with `python -m analysis synth`"
 
@@ -262,7 +262,7 @@ def cache_source(boc_or_root) -> str:
 # --------------------------------------------------------------------------------------
 
 #: Order of session types within a container.
-_SESSION_ORDER = {"three_session_A": 0, "three_session_B": 1, "three_session_C": 2, "three_session_C2": 3}
+_SESSION_ORDER = {st: i for i, st in enumerate(study.SESSION_TYPES)}
 
 
 @dataclass(frozen=True)
@@ -291,7 +291,7 @@ def select_experiments(boc, stimulus: str, area: str, depth: int, cre_line: str 
         no container at ``depth`` (the message lists the depths that exist for
         that Cre line and area).
     """
-    config.validate_choice("stimulus", stimulus, config.STIMULI)
+    study.get_stimulus(stimulus)
     config.validate_choice("area", area, config.AREAS)
     config.validate_choice("cre line", cre_line, config.CRE_LINES)
     try:
@@ -380,7 +380,7 @@ def load_session(boc, experiment_id: int, stimulus: str) -> Session:
     """Events, cell ids and the stimulus table of one experiment (see :class:`Session`)."""
     from allensdk.brain_observatory.brain_observatory_exceptions import MissingStimulusException
 
-    config.validate_choice("stimulus", stimulus, config.STIMULI)
+    study.get_stimulus(stimulus)
     experiment_id = int(experiment_id)
     events = load_events(boc, experiment_id)
     data = boc.get_ophys_experiment_data(experiment_id)
@@ -406,16 +406,35 @@ def load_session(boc, experiment_id: int, stimulus: str) -> Session:
     return Session(experiment_id=experiment_id, events=events, cell_specimen_ids=ids, stim_table=table)
 
 
-def load_template(boc, stimulus: str, experiment_id: int = config.TEMPLATE_EXPERIMENT_ID) -> np.ndarray:
-    """Stimulus template ``uint8``: scenes ``(118, 918, 1174)``, movie ``(900, 304, 608)`` (real shapes)."""
-    config.validate_choice("stimulus", stimulus, config.STIMULI)
-    data = boc.get_ophys_experiment_data(int(experiment_id))
+def template_experiment(boc, stimulus: str) -> int:
+    """Experiment whose NWB file holds ``stimulus``'s template.
+
+    The stimulus record's ``template_experiment`` (the original study read the scenes and
+    Natural Movie One from session B experiment 501498760), else the lowest experiment id
+    among those showing the stimulus (every such file holds the same template).
+    """
+    stim = study.get_stimulus(stimulus)
+    if stim.template_experiment is not None:
+        return int(stim.template_experiment)
+    ids = sorted(int(e["id"]) for e in boc.get_ophys_experiments(stimuli=[stimulus]))
+    if not ids:
+        raise ValueError(f"no experiment of this Brain Observatory shows {stimulus}; "
+                         f"it is shown in the sessions {', '.join(stim.sessions)}")
+    return ids[0]
+
+
+def load_template(boc, stimulus: str, experiment_id: int | None = None) -> np.ndarray:
+    """Stimulus template ``uint8 (frames, height, width)`` (scenes ``(118, 918, 1174)``, a
+    30-s movie ``(900, 304, 608)`` in the real survey), from :func:`template_experiment`."""
+    stim = study.get_stimulus(stimulus)
+    experiment_id = template_experiment(boc, stimulus) if experiment_id is None else int(experiment_id)
+    data = boc.get_ophys_experiment_data(experiment_id)
     try:
         template = data.get_stimulus_template(stimulus)
     except KeyError:
         raise ValueError(
             f"experiment {experiment_id} has no {stimulus} template in {data.nwb_file}; "
-            f"the templates are in the session-B experiment {config.TEMPLATE_EXPERIMENT_ID}"
+            f"the templates are in experiments of the sessions {', '.join(stim.sessions)}"
         ) from None
     return np.asarray(template, dtype=np.uint8)
 

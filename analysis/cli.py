@@ -27,7 +27,7 @@ import sys
 import time
 from typing import Sequence
 
-from . import config
+from . import config, protocols, study
 
 EPILOG = """\
 examples:
@@ -68,10 +68,10 @@ def _non_negative_int(text: str) -> int:
     return value
 
 
-#: Protocols and the default of ``--n-boot``: ``pipeline.PROTOCOLS`` and ``pipeline.N_BOOT``
-#: (equal by test), repeated here so that parsing arguments does not import torch.
-PROTOCOLS: tuple[str, ...] = config.PROTOCOL_NAMES
-N_BOOT: int = 1000
+#: Protocols and the default of ``--n-boot``, from the study's definitions (importing them
+#: does not import torch, so parsing arguments stays fast).
+PROTOCOLS: tuple[str, ...] = tuple(protocols.PROTOCOLS)
+N_BOOT: int = study.N_BOOT
 
 
 def _protocol(text: str) -> str:
@@ -94,10 +94,12 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--areas", nargs="+", default=list(config.AREAS), metavar="AREA",
                    help=f"visual areas (default: {' '.join(config.AREAS)})")
     p.add_argument("--seed", type=int, default=config.SEED, help=f"global seed (default {config.SEED})")
-    p.add_argument("--movie-bin", type=_positive_int, default=15,
-                   help="movie frames averaged per condition (default 15: 60 conditions)")
-    p.add_argument("--n-brain-rdms", type=_positive_int, default=100, help="half-trial brain RDMs (default 100)")
-    p.add_argument("--n-splits", type=_positive_int, default=100, help="noise-ceiling split halves (default 100)")
+    p.add_argument("--movie-bin", type=_positive_int, default=study.CLIP_LEN,
+                   help=f"movie frames averaged per condition (default {study.CLIP_LEN}: one 0.5-s clip)")
+    p.add_argument("--n-brain-rdms", type=_positive_int, default=study.N_BRAIN_RDMS,
+                   help=f"half-trial brain RDMs (default {study.N_BRAIN_RDMS})")
+    p.add_argument("--n-splits", type=_positive_int, default=study.N_SPLITS,
+                   help=f"noise-ceiling split halves (default {study.N_SPLITS})")
     _add_inference_options(p)
     p.add_argument("--checkpoints", nargs="+", default=None, metavar="NAME",
                    help="checkpoint names (default: all ten, e.g. rat1 ... ts5)")
@@ -129,19 +131,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--root", default=None, help="target folder (default: $RSA_DATA/synthetic)")
     p.add_argument("--depths", nargs="+", type=_positive_int, default=None, metavar="DEPTH",
                    help="imaging depths to simulate (default: the preset's, 175 275)")
+    p.add_argument("--stimuli", nargs="+", default=None, metavar="STIMULUS",
+                   help=f"natural stimuli to show (default: {' '.join(study.DEFAULT_STIMULI)}; "
+                        f"any of {', '.join(study.STIMULUS_NAMES)})")
     p.add_argument("--force", action="store_true", help="rebuild even when the cache exists")
 
     p = sub.add_parser("run", help="compute one stimulus x depth into a tidy table",
                        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--stimulus", required=True, choices=config.STIMULI)
+    p.add_argument("--stimulus", required=True, choices=study.STIMULUS_NAMES)
     p.add_argument("--depth", required=True, type=_positive_int, help="imaging depth in um (175, 275, ...)")
     p.add_argument("--protocol", type=_protocol, default=PROTOCOLS[0], metavar="PROTOCOL",
                    help=f"analysis protocol: {' or '.join(PROTOCOLS)} (see analysis.protocols)")
     _add_run_options(p)
 
     p = sub.add_parser("results", help="run a grid of stimuli x depths x protocols")
-    p.add_argument("--stimuli", nargs="+", default=list(config.STIMULI), metavar="STIMULUS")
-    p.add_argument("--depths", nargs="+", type=_positive_int, default=list(config.DEPTHS), metavar="DEPTH")
+    p.add_argument("--stimuli", nargs="+", default=list(study.DEFAULT_STIMULI), metavar="STIMULUS")
+    p.add_argument("--depths", nargs="+", type=_positive_int, default=list(study.DEFAULT_DEPTHS), metavar="DEPTH")
     p.add_argument("--protocols", nargs="+", type=_protocol, default=[PROTOCOLS[0]], metavar="PROTOCOL",
                    help=f"protocols to run ({', '.join(PROTOCOLS)}; default {PROTOCOLS[0]})")
     _add_run_options(p)
@@ -155,9 +160,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("paper", help="compute the grid's results (both protocols), the ground truth and "
                                      "render the book into _book/")
-    p.add_argument("--stimuli", nargs="+", default=list(config.STIMULI), metavar="STIMULUS")
-    p.add_argument("--depths", nargs="+", type=_positive_int, default=list(config.DEPTHS), metavar="DEPTH")
-    p.add_argument("--protocols", nargs="+", type=_protocol, default=list(PROTOCOLS), metavar="PROTOCOL",
+    p.add_argument("--stimuli", nargs="+", default=list(study.DEFAULT_STIMULI), metavar="STIMULUS")
+    p.add_argument("--depths", nargs="+", type=_positive_int, default=list(study.DEFAULT_DEPTHS), metavar="DEPTH")
+    p.add_argument("--protocols", nargs="+", type=_protocol, default=list(protocols.DEFAULT_PROTOCOLS), metavar="PROTOCOL",
                    help=f"protocols to run (default: {' '.join(PROTOCOLS)}; the robustness chapter "
                         "compares them)")
     p.add_argument("--offline", action="store_true",
@@ -189,11 +194,11 @@ def _protocols(args: argparse.Namespace) -> list[str]:
     return list(dict.fromkeys(found))
 
 
-def ensure_synthetic(depths: Sequence[int]) -> None:
-    """Build the synthetic cache when it is absent, or extend it to depths it lacks."""
+def ensure_synthetic(depths: Sequence[int], stimuli: Sequence[str] = ()) -> None:
+    """Build the synthetic cache when it is absent, or extend it to depths or stimuli it lacks."""
     from . import synthetic
 
-    synthetic.ensure_synthetic_cache(config.cache_dir("synthetic"), depths)
+    synthetic.ensure_synthetic_cache(config.cache_dir("synthetic"), depths, stimuli=stimuli)
 
 
 def _cmd_run(args: argparse.Namespace, grid: Sequence[tuple[str, int]]) -> int:
@@ -202,7 +207,7 @@ def _cmd_run(args: argparse.Namespace, grid: Sequence[tuple[str, int]]) -> int:
     # validate everything first; the original protocol of a cell first
     configs = [_run_config(args, s, d, p) for p in _protocols(args) for s, d in grid]
     if args.source == "synthetic":
-        ensure_synthetic(sorted({d for _, d in grid}))
+        ensure_synthetic(sorted({d for _, d in grid}), sorted({s for s, _ in grid}))
     for cfg in configs:
         t0 = time.perf_counter()
         path = pipeline.run(cfg, progress=not args.quiet, jobs=args.jobs, dask=args.dask)
@@ -233,14 +238,14 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print(f"synthetic cache exists at {root} (use --force to rebuild)")
                 return 0
             path = synthetic.build_synthetic_cache(root, preset=args.preset, seed=args.seed, overwrite=args.force,
-                                                  depths=args.depths)
+                                                  depths=args.depths, stimuli=args.stimuli)
             print(f"wrote synthetic Brain Observatory to {path}")
             return 0
         if args.command == "run":
             return _cmd_run(args, [(args.stimulus, args.depth)])
         if args.command == "results":
             for s in args.stimuli:
-                config.validate_choice("stimulus", s, config.STIMULI)
+                study.get_stimulus(s)
             return _cmd_run(args, [(s, d) for s in args.stimuli for d in args.depths])
         if args.command == "ground-truth":
             return _cmd_ground_truth(args.source, args.seed, N_BOOT if args.n_boot is None else args.n_boot,

@@ -22,81 +22,20 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Iterable, Sequence, TypeVar
 
 #: Root of the project checkout (the folder holding ``pyproject.toml``).
 PROJECT_ROOT: Path = Path(__file__).resolve().parent.parent
 
 # --------------------------------------------------------------------------------------
-# Vocabulary of the study (defaults are the original study's choices)
+# Vocabulary of the study: defined once, in analysis.study (re-exported for old callers)
 # --------------------------------------------------------------------------------------
 
-#: Data sources: the real Allen Brain Observatory, or the embedded synthetic one.
-SOURCES: tuple[str, ...] = ("synthetic", "allen")
-#: Stimuli analysed, by their AllenSDK names.
-STIMULI: tuple[str, ...] = ("natural_scenes", "natural_movie_one")
-#: Visual areas, in the order of the original figure panels (row-major, 2 x 3 grid).
-AREAS: tuple[str, ...] = ("VISl", "VISp", "VISpm", "VISal", "VISam")
-#: Imaging depths (um) of the original study.
-DEPTHS: tuple[int, ...] = (175, 275)
-#: Cre line of the original study.
-CRE_LINE: str = "Cux2-CreERT2"
-#: Cre lines of the Visual Coding 2P survey (for validation messages).
-CRE_LINES: tuple[str, ...] = (
-    "Cux2-CreERT2",
-    "Emx1-IRES-Cre",
-    "Fezf2-CreER",
-    "Nr5a1-Cre",
-    "Ntsr1-Cre_GN220",
-    "Pvalb-IRES-Cre",
-    "Rbp4-Cre_KL100",
-    "Rorb-IRES2-Cre",
-    "Scnn1a-Tg3-Cre",
-    "Slc17a7-IRES2-Cre",
-    "Sst-IRES-Cre",
-    "Tlx3-Cre_PL56",
-    "Vip-IRES-Cre",
+from .study import (  # noqa: E402,F401
+    AREAS, CRE_LINE, CRE_LINES, LAYERS, PIXEL_LAYER, SEED, SOURCES, SPECIES, TEMPLATE_EXPERIMENT_ID,
+    layer_pathway,
 )
-#: Session types that contain each stimulus (Allen's three-session design).
-SESSIONS_WITH_STIMULUS: dict[str, tuple[str, ...]] = {
-    "natural_scenes": ("three_session_B",),
-    "natural_movie_one": (
-        "three_session_A",
-        "three_session_B",
-        "three_session_C",
-        "three_session_C2",
-    ),
-}
-#: Experiment whose stimulus templates the original study used (a session B).
-TEMPLATE_EXPERIMENT_ID: int = 501498760
-#: Global seed of the analysis (the original used 42).
-SEED: int = 42
-
-#: Species of the networks and their colours in the figures (original palette).
-SPECIES: tuple[str, ...] = ("rat", "treeshrew")
-
-#: Network layers in figure order. ``s1`` and ``out`` are shared by both pathways.
-LAYERS: tuple[str, ...] = (
-    ("s1",)
-    + tuple(f"p1_res_block{i}" for i in range(1, 7))
-    + tuple(f"p2_res_block{i}" for i in range(1, 7))
-    + ("out",)
-)
-#: Name of the pixel baseline "layer".
-PIXEL_LAYER: str = "pixel"
-
-
-def layer_pathway(layer: str) -> str:
-    """Pathway a layer belongs to: ``"P1"``, ``"P2"``, ``"shared"`` or ``"pixel"``."""
-    if layer == PIXEL_LAYER:
-        return "pixel"
-    if layer.startswith("p1_"):
-        return "P1"
-    if layer.startswith("p2_"):
-        return "P2"
-    if layer in ("s1", "out"):
-        return "shared"
-    raise ValueError(f"unknown layer {layer!r}; valid layers: {', '.join(LAYERS + (PIXEL_LAYER,))}")
+from .study import DEFAULT_DEPTHS as DEPTHS  # noqa: E402,F401
+from .study import STIMULUS_NAMES as STIMULI  # noqa: E402,F401
 
 
 # --------------------------------------------------------------------------------------
@@ -130,28 +69,11 @@ def results_root() -> Path:
     return _env_path("RSA_RESULTS", PROJECT_ROOT / "results")
 
 
-#: Analysis protocols: the original study's, and the corrected one (see analysis.protocols).
-PROTOCOL_NAMES: tuple[str, ...] = ("original", "corrected")
+def results_path(*args, **kwargs) -> Path:
+    """Alias of :func:`analysis.tables.results_path` (the module that owns every table's path)."""
+    from . import tables
 
-
-def results_path(source: str, stimulus: str, depth: int, suffix: str = ".csv",
-                 protocol: str = "original", kind: str = "scores") -> Path:
-    """Path of one result table.
-
-    ``results/<source>/<stimulus>_<depth><suffix>`` for the original protocol's scores;
-    other protocols add ``_<protocol>`` and the statistical tests table adds ``_tests``
-    to the stem (e.g. ``natural_scenes_175_corrected_tests.csv``).
-    """
-    validate_choice("source", source, SOURCES)
-    validate_choice("stimulus", stimulus, STIMULI)
-    validate_choice("protocol", protocol, PROTOCOL_NAMES)
-    validate_choice("table kind", kind, ("scores", "tests"))
-    stem = f"{stimulus}_{int(depth)}"
-    if protocol != "original":
-        stem += f"_{protocol}"
-    if kind == "tests":
-        stem += "_tests"
-    return results_root() / source / f"{stem}{suffix}"
+    return tables.results_path(*args, **kwargs)
 
 
 def work_cache_dir() -> Path:
@@ -182,27 +104,5 @@ def checkpoint_search_dirs() -> list[Path]:
     return dirs
 
 
-# --------------------------------------------------------------------------------------
-# Validation
-# --------------------------------------------------------------------------------------
-
-T = TypeVar("T")
-
-
-def validate_choice(name: str, value: T, valid: Iterable[T]) -> T:
-    """Return ``value`` if it is one of ``valid``; else raise a ValueError listing them.
-
-    >>> validate_choice("stimulus", "natural_scenes", STIMULI)
-    'natural_scenes'
-    """
-    valid = tuple(valid)
-    if value not in valid:
-        listed = ", ".join(str(v) for v in valid)
-        raise ValueError(f"unknown {name} {value!r}; valid {name} values: {listed}")
-    return value
-
-
-def validate_choices(name: str, values: Sequence[T], valid: Iterable[T]) -> list[T]:
-    """Validate every element of ``values`` with :func:`validate_choice`."""
-    valid = tuple(valid)
-    return [validate_choice(name, v, valid) for v in values]
+# Validation of choices lives with the vocabulary (analysis.study); re-exported here.
+from .study import validate_choice, validate_choices  # noqa: E402,F401

@@ -39,7 +39,7 @@ from typing import Iterator, Sequence
 import numpy as np
 import torch
 
-from . import cache, config
+from . import cache, config, study
 from . import checkpoints as ckpt
 from . import models
 
@@ -57,10 +57,9 @@ __all__ = [
 ]
 
 #: Frames per clip (0.5 s at 30 fps).
-CLIP_LEN: int = 15
+CLIP_LEN: int = study.CLIP_LEN
 #: Side of the square frames the networks were trained on.
 FRAME_SIZE: int = 64
-_SCENES, _MOVIE = config.STIMULI  # "natural_scenes", "natural_movie_one"
 
 
 def _resize_frame(frame: np.ndarray, keep_aspect: bool, pad_value: float) -> np.ndarray:
@@ -95,9 +94,10 @@ def make_clips(
         uint8 array ``(n_frames, height, width)``: the 118 scenes ``(118, 918, 1174)`` or the
         movie ``(900, 304, 608)`` (stand-in templates of other sizes are accepted).
     stimulus:
-        ``"natural_scenes"``: one static clip of 15 identical frames per image;
-        ``"natural_movie_one"``: consecutive non-overlapping 15-frame clips (clip ``k`` holds
-        frames ``15k .. 15k+14``; the frame count must be a multiple of 15).
+        Name of a :class:`analysis.study.Stimulus`. A static stimulus (Natural Scenes): one
+        clip of 15 identical frames per image; a movie: consecutive non-overlapping 15-frame
+        clips (clip ``k`` holds frames ``15k .. 15k+14``; the frame count must be a multiple
+        of 15).
     keep_aspect:
         ``False`` (the original protocol): squash each frame to 64x64. ``True``: resize the
         longer side to 64 and centre the frame on a ``pad_value`` background (0.5 = the mean
@@ -108,13 +108,13 @@ def make_clips(
     torch.Tensor
         float32 ``(n_clips, 3, 15, 64, 64)`` in [0, 1]; the 3 channels are identical.
     """
-    config.validate_choice("stimulus", stimulus, config.STIMULI)
+    stim = study.get_stimulus(stimulus)
     template = np.asarray(template)
     if template.dtype != np.uint8:
         raise TypeError(f"template must be uint8 (0-255 grey levels), got dtype {template.dtype}")
     if template.ndim != 3 or min(template.shape) < 1:
         raise ValueError(f"template must have shape (n_frames, height, width), got {template.shape}")
-    if stimulus == _MOVIE and template.shape[0] % CLIP_LEN:
+    if stim.is_movie and template.shape[0] % CLIP_LEN:
         raise ValueError(
             f"movie template has {template.shape[0]} frames, not a multiple of {CLIP_LEN}; "
             f"expected e.g. (900, 304, 608) -> 60 clips"
@@ -129,9 +129,9 @@ def make_clips(
 def clips_from_frames(frames: np.ndarray, stimulus: str) -> torch.Tensor:
     """Clips ``(n_clips, 3, 15, 64, 64)`` from resized frames ``(n_frames, 64, 64)`` float32
     (the last step of :func:`make_clips`; lets the pipeline cache the 64x64 frames only)."""
-    config.validate_choice("stimulus", stimulus, config.STIMULI)
+    stim = study.get_stimulus(stimulus)
     t = torch.from_numpy(np.ascontiguousarray(frames, dtype=np.float32))  # (n_frames, 64, 64)
-    if stimulus == _SCENES:
+    if not stim.is_movie:
         clips = t[:, None, None, :, :].expand(-1, 3, CLIP_LEN, -1, -1)
     else:
         clips = t.reshape(-1, CLIP_LEN, FRAME_SIZE, FRAME_SIZE)[:, None].expand(-1, 3, -1, -1, -1)

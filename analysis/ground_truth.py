@@ -52,11 +52,11 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
-from . import config
+from . import config, study
 from .protocols import CORRECTED, Protocol
 from .synthetic import Plant
 
-STIMULUS_CLIP_FRAMES = 15
+STIMULUS_CLIP_FRAMES = study.CLIP_LEN
 
 
 def layer_features(checkpoint: str, layer: str, stimulus: str, template: np.ndarray, *,
@@ -83,7 +83,7 @@ def checkpoint_layer_features(checkpoint: str, stimulus: str, template: np.ndarr
 
 
 def layer_plant(checkpoint: str, layer: str, area: str, *, weight: float = 1.0, gain: float = 1.0,
-                stimuli: Sequence[str] = config.STIMULI, protocol: Protocol = CORRECTED,
+                stimuli: Sequence[str] = study.DEFAULT_STIMULI, protocol: Protocol = CORRECTED,
                 depths: tuple[int, ...] | None = None, n_dims: int = 256, mode: str = "geometry",
                 response: str = "model") -> Plant:
     """A :class:`~analysis.synthetic.Plant`: ``area`` driven by ``layer`` of ``checkpoint``.
@@ -99,7 +99,8 @@ def layer_plant(checkpoint: str, layer: str, area: str, *, weight: float = 1.0, 
     """
     config.validate_choice("area", area, config.AREAS)
     wanted = tuple(stimuli)
-    config.validate_choices("stimulus", list(wanted), config.STIMULI)
+    for s in wanted:
+        study.get_stimulus(s)
 
     def feats(stimulus: str, template: np.ndarray) -> np.ndarray | None:
         if stimulus not in wanted:
@@ -108,7 +109,7 @@ def layer_plant(checkpoint: str, layer: str, area: str, *, weight: float = 1.0, 
                            pad_value=protocol.pad_value).astype(np.float64)
         if mode == "standardize":
             f = rdm_preserving_projection(f, n_dims)
-        if stimulus == "natural_movie_one":
+        if study.get_stimulus(stimulus).is_movie:  # each clip's features for its 15 frames
             f = np.repeat(f, STIMULUS_CLIP_FRAMES, axis=0)
         return f
 
@@ -171,13 +172,15 @@ def recover(boc: Any, stimulus: str, area: str, depth: int, checkpoints: Sequenc
     :func:`analysis.stats.bootstrap_scores` over stimuli and subjects (generator
     ``derive_rng(seed, stimulus, depth, area, "bootstrap")``).
     """
-    from . import allen, rdm, stats
+    from . import allen, brain, rdm, stats
     from . import checkpoints as ckpt
     from . import pipeline
 
-    subj = pipeline.subject_responses(boc, stimulus, area, depth, protocol, seed=seed)
-    brain = pipeline.corrected_brain(subj.tensors, n_splits, rdm.derive_rng(seed, stimulus, depth, area, "ceiling"))
-    subject_rdms = brain["subject_rdms"]
+    stim = study.get_stimulus(stimulus)
+    data = brain.pool_subjects(area, brain.subject_tensors(boc, stim, area, depth, protocol, cre_line=study.CRE_LINE,
+                                                           movie_bin=stim.default_bin, seed=seed))
+    side = brain.brain_side(data, protocol, 0, n_splits, seed, (stimulus, depth, area), ceiling_label="ceiling")
+    subject_rdms = side["rdms"]
     if template is None:
         template = allen.load_template(boc, stimulus)
     clips, key = pipeline.protocol_clips(template, stimulus, protocol)
@@ -192,8 +195,8 @@ def recover(boc: Any, stimulus: str, area: str, depth: int, checkpoints: Sequenc
     nlo, nhi = boot.nili_ci(level) if subject_rdms.shape[0] >= 2 else (np.full(2, np.nan), np.full(2, np.nan))
     return Recovery(area=area, scores=scores, nili=(float(boot.nili_point[0]), float(boot.nili_point[1])),
                     nili_ci=((float(nlo[0]), float(nhi[0])), (float(nlo[1]), float(nhi[1]))),
-                    sb_ceiling=float(np.median(brain["ceiling"])), n_subjects=int(subject_rdms.shape[0]),
-                    n_cells=int(sum(t.shape[2] for t in subj.tensors)))
+                    sb_ceiling=float(np.median(side["ceiling"])), n_subjects=int(subject_rdms.shape[0]),
+                    n_cells=int(data.shape[2]))
 
 
 def check_recovery(rec: Recovery, checkpoint: str, layer: str) -> dict[str, Any]:

@@ -7,28 +7,23 @@ The straight line of the study::
     model RDMs x brain RDMs -> tau-a scores -> bootstrap intervals, species tests
                -> tidy tables + provenance
 
-Protocols (:data:`PROTOCOLS`, settings in :mod:`analysis.protocols`):
+The brain side is :mod:`analysis.brain`; every choice of a protocol is read from its
+settings (:mod:`analysis.protocols`), never from its name. The two defined protocols:
 
 * ``original`` (faithful to the original study): every session's neurons pooled per
   area (a cell imaged in several sessions counts once per session); the brain RDMs are
   ``n_brain_rdms`` RDMs of random half-trial means and a model's ``score`` is its mean
   tau-a over them (``score_sd``: SD over them); the ``noise_ceiling`` row is the median
   (and SD) of the raw split-half tau-a.
-* ``corrected``: experiment containers are the subjects
-  (:func:`analysis.protocols.subject_tensors`: cells matched by cell_specimen_id and
-  counted once, missing presentations NaN, stated latency and window, optional
-  reliability filter); each container's all-trial RDM (:func:`analysis.rdm.mean_rdm`) is
-  a brain RDM and a model's ``score`` is its mean tau-a over the containers (``score_sd``:
-  SD over containers), as in rsatoolbox's subject-level RSA; the ``noise_ceiling`` row is,
-  per split, the mean over containers of the Spearman-Brown-corrected split-half ceiling
-  (:func:`analysis.rdm.split_half_ceiling_sb`; median and SD over splits) and the
-  ``nili_lower``/``nili_upper`` rows are the Nili bounds across the containers' RDMs
-  (:func:`analysis.rdm.nili_bounds`; ``score_sd``: SD over containers). The Nili bounds
-  bound exactly this mean-over-containers score, so the figures' ceiling band and the
-  scores are on one scale (pooling cells over animals first, as the original protocol
-  does, would give a higher score than the Nili bounds describe).
-  Stimuli are resized keeping their aspect ratio (:func:`analysis.features.make_clips`
-  with ``keep_aspect=True``).
+* ``corrected``: experiment containers are the subjects (cells matched by
+  cell_specimen_id and counted once, missing presentations NaN, stated latency and
+  window, optional reliability filter); each container's all-trial RDM is a brain RDM and
+  a model's ``score`` is its mean tau-a over the containers (``score_sd``: SD over
+  containers), as in rsatoolbox's subject-level RSA; the ``noise_ceiling`` row is, per
+  split, the mean over containers of the Spearman-Brown-corrected split-half ceiling and
+  the ``nili_lower``/``nili_upper`` rows are the Nili bounds across the containers' RDMs,
+  which bound exactly this mean-over-containers score. Stimuli are resized keeping their
+  aspect ratio.
 
 Inference (both protocols; ``n_boot`` draws, 0 = off): ``ci_low``/``ci_high`` are the
 95 % percentile bootstrap interval of every model and baseline score, resampling
@@ -48,11 +43,11 @@ resampling seeds as well; generator ``derive_rng(seed, stimulus, depth, area,
 "species_tests")``) reuse the same draws, FDR-corrected over the whole tests table
 (:func:`analysis.stats.add_fdr`).
 
-:func:`run` writes, atomically, ``config.results_path(source, stimulus, depth,
+:func:`run` writes, atomically, ``tables.results_path(source, stimulus, depth,
 protocol=...)`` (``results/<source>/<stimulus>_<depth>.csv`` for the original,
 ``..._corrected.csv`` for the corrected protocol: one row per area x checkpoint x layer,
-a pixel-baseline row and the ceiling rows per area; columns :data:`COLUMNS`), the tests
-table (``kind="tests"``, columns :data:`TEST_COLUMNS`; not written, and a stale one
+a pixel-baseline row and the ceiling rows per area; columns :data:`analysis.tables.COLUMNS`), the tests
+table (``kind="tests"``, columns :data:`analysis.tables.TEST_COLUMNS`; not written, and a stale one
 removed, when inference is off or only one species is scored) and a provenance JSON
 beside the scores. Expensive steps are cached on disk (:mod:`analysis.cache`) under
 keys derived from file contents, parameters, the protocol and code versions, so a
@@ -60,21 +55,21 @@ second identical run is fast and bit-identical.
 
 What each cached step depends on (a changed parameter recomputes only its dependants):
 
-* ``responses``: NWB file hashes, stimulus, experiments, protocol. Original: the pooled
-  tensor and the neurons per experiment; the movie at frame level, binned to
-  ``movie_bin`` conditions after loading. Corrected: one tensor per container, keyed
-  also on all protocol settings, cre line and ``movie_bin`` (and the seed when a
-  reliability filter draws);
-* ``brain_rdms`` (and noise ceilings, Nili bounds): responses key, protocol, seed,
-  movie_bin, n_brain_rdms, n_splits, labels (not checkpoints);
+* ``responses``: one entry per session at full resolution: the experiment's file
+  contents, the stimulus record's counts and the protocol's response settings (window,
+  latency, missing presentations); binning and merging sessions into subjects happen
+  after loading (see :mod:`analysis.brain`);
+* ``brain_rdms`` (and noise ceilings, Nili bounds): the responses' fingerprint (session
+  keys, subject settings, movie_bin), the protocol's brain settings, seed, n_splits,
+  n_brain_rdms (trial halves only), labels (not checkpoints);
 * ``brain_rdms`` entries with ``step: bootstrap``: the bootstrap draws of an area,
-  keyed on the responses key, protocol, seed, n_boot, n_brain_rdms, movie_bin and a hash
-  of the model RDMs scored;
+  keyed on the responses' fingerprint, brain settings, seed, n_boot, n_brain_rdms and a
+  hash of the model RDMs scored;
 * ``scores``: the tau-a matrix of every model RDM with every brain RDM of an area,
   keyed on the brain RDMs' key and a hash of the model RDMs (so a warm run does not
   rescore, the bulk of the time at 900 conditions);
-* ``stimuli``: the 64x64 frames, keyed on the template's content hash and the resizing
-  (``keep_aspect``, pad value);
+* ``stimuli``: the 64x64 frames, keyed on the template's content hash and the protocol's
+  clip settings (``keep_aspect``, pad value);
 * ``features``: checkpoint SHA-256, clips, layers - for the clip-averaged protocol only
   (per-frame features, ~0.9 GB per checkpoint, are not cached);
 * ``model_rdms``: checkpoint SHA-256, clips (hence the resizing), layers, movie_bin when
@@ -87,72 +82,46 @@ Independent work (areas, checkpoints, per-area scores and bootstrap) goes throug
 
 from __future__ import annotations
 
-import json
 import logging
-import platform
-import subprocess
 import sys
-from dataclasses import dataclass, field
-from importlib import metadata
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple, Sequence
 
 import numpy as np
 import pandas as pd
 
-from . import (allen, cache, checkpoints, compare, config, features, fileio, parallel, protocols, rdm,
-               responses, stats)
+from . import allen, brain, cache, checkpoints, compare, features, parallel, protocols, rdm, stats, study, tables
+from .brain import AreaData, BrainSide, area_rdms, area_responses  # noqa: F401  (the brain side)
 
 log = logging.getLogger(__name__)
 
-#: Analysis protocols (:mod:`analysis.protocols`); the first is the default.
-PROTOCOLS: tuple[str, ...] = ("original", "corrected")
 #: Default number of bootstrap draws (``0`` turns inference off).
-N_BOOT: int = 1000
+N_BOOT: int = study.N_BOOT
 #: Above this many conditions (per-frame movie: 900) inference is off unless ``n_boot`` is
 #: given: each draw re-scores every model at O(m log m) per pair with m = n(n-1)/2
 #: condition pairs, ~1000x the work of one run at 900 conditions.
 MAX_AUTO_BOOT_CONDITIONS: int = 200
+#: Level of the bootstrap intervals.
+CI_LEVEL: float = 0.95
 
 
 def default_n_boot(stimulus: str, movie_bin: int) -> int:
     """Bootstrap draws when none are asked for: :data:`N_BOOT`, or 0 above
     :data:`MAX_AUTO_BOOT_CONDITIONS` conditions (e.g. ``--movie-bin 1``)."""
-    n = responses.N_MOVIE_FRAMES // movie_bin if stimulus == "natural_movie_one" else responses.N_SCENES
+    n = study.get_stimulus(stimulus).n_conditions(movie_bin)
     return N_BOOT if n <= MAX_AUTO_BOOT_CONDITIONS else 0
-#: Level of the bootstrap intervals.
-CI_LEVEL: float = 0.95
-
-#: Columns of the tidy result table, in order.
-COLUMNS: tuple[str, ...] = (
-    "source", "stimulus", "depth", "cre_line", "area", "row_type", "species", "seed",
-    "checkpoint", "layer", "pathway", "score", "score_sd", "n_conditions", "n_neurons",
-    "n_experiments", "ci_low", "ci_high", "protocol",
-)
-#: Row types of the tidy table (``nili_*`` under the corrected protocol only).
-ROW_TYPES: tuple[str, ...] = ("noise_ceiling", "nili_lower", "nili_upper", "baseline", "model")
-#: Columns of the tests table (one row per area x test), in order.
-TEST_COLUMNS: tuple[str, ...] = (
-    "area", "test", "layer", "layer_a", "layer_b", "mean_a", "mean_b", "difference", "ci_low",
-    "ci_high", "p", "p_seeds", "p_fdr", "significant", "stimulus", "depth", "protocol", "source",
-)
-
-#: Packages whose versions go into the provenance.
-PROVENANCE_PACKAGES: tuple[str, ...] = (
-    "allensdk", "numpy", "scipy", "pandas", "torch", "rsatoolbox", "numba", "h5py", "pynwb",
-)
-
-assert PROTOCOLS == config.PROTOCOL_NAMES and set(PROTOCOLS) == set(protocols.PROTOCOLS)
 
 
 @dataclass(frozen=True)
 class RunConfig:
     """Parameters of one run (validated on construction).
 
-    ``protocol``: one of :data:`PROTOCOLS`. ``movie_bin`` is the number of movie frames
-    averaged into one condition (15 in the original: 60 conditions of 0.5 s).
-    ``n_brain_rdms`` and ``n_splits`` are the numbers of half-trial brain RDMs (original
-    protocol) and of split-half noise-ceiling draws. ``n_boot``: bootstrap draws of the
+    ``protocol``: a name in :data:`analysis.protocols.PROTOCOLS`. ``movie_bin`` is the
+    number of movie frames averaged into one condition (15 in the original: 60 conditions
+    of 0.5 s for Natural Movie One; ignored for static stimuli). ``n_brain_rdms`` and
+    ``n_splits`` are the numbers of half-trial brain RDMs (protocols scoring against trial
+    halves) and of split-half noise-ceiling draws. ``n_boot``: bootstrap draws of the
     intervals and tests (0 = no inference: NaN intervals, no tests table; ``None``:
     :func:`default_n_boot`, i.e. 1000, or 0 above 200 conditions such as the per-frame movie).
     """
@@ -160,28 +129,30 @@ class RunConfig:
     stimulus: str
     depth: int
     source: str = "synthetic"
-    cre_line: str = config.CRE_LINE
-    areas: tuple[str, ...] = config.AREAS
-    seed: int = config.SEED
-    protocol: str = "original"
-    movie_bin: int = responses.MOVIE_BIN
-    n_brain_rdms: int = 100
-    n_splits: int = 100
+    cre_line: str = study.CRE_LINE
+    areas: tuple[str, ...] = study.AREAS
+    seed: int = study.SEED
+    protocol: str = protocols.DEFAULT_PROTOCOLS[0]
+    movie_bin: int = study.CLIP_LEN
+    n_brain_rdms: int = study.N_BRAIN_RDMS
+    n_splits: int = study.N_SPLITS
     checkpoint_names: tuple[str, ...] | None = None
     download: bool = False
     n_boot: int | None = None
 
     def __post_init__(self) -> None:
-        config.validate_choice("stimulus", self.stimulus, config.STIMULI)
-        config.validate_choice("source", self.source, config.SOURCES)
-        config.validate_choice("cre line", self.cre_line, config.CRE_LINES)
-        config.validate_choices("area", list(self.areas), config.AREAS)
-        config.validate_choice("protocol", self.protocol, PROTOCOLS)
-        if not isinstance(self.depth, (int, np.integer)) or self.depth <= 0:
+        stim = study.get_stimulus(self.stimulus)
+        study.validate_choice("source", self.source, study.SOURCES)
+        study.validate_choice("cre line", self.cre_line, study.CRE_LINES)
+        for a in self.areas:
+            study.validate_choice("area", a, study.AREAS)
+        study.unique("areas", list(self.areas))
+        protocols.get_protocol(self.protocol)
+        if not isinstance(self.depth, (int, np.integer)) or isinstance(self.depth, bool) or self.depth <= 0:
             raise ValueError(f"depth must be a positive integer (um); got {self.depth!r}")
-        if self.movie_bin < 1 or responses.N_MOVIE_FRAMES % self.movie_bin:
-            divisors = [d for d in range(1, 901) if 900 % d == 0]
-            raise ValueError(f"movie_bin must divide 900; got {self.movie_bin}; valid: {divisors}")
+        if isinstance(self.movie_bin, bool) or not isinstance(self.movie_bin, (int, np.integer)):
+            raise ValueError(f"movie_bin must be an integer; got {self.movie_bin!r}")
+        stim.check_bin(self.movie_bin)
         for name in ("n_brain_rdms", "n_splits"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1; got {getattr(self, name)}")
@@ -196,231 +167,26 @@ class RunConfig:
         return protocols.get_protocol(self.protocol)
 
     @property
+    def stim(self) -> study.Stimulus:
+        """The :class:`analysis.study.Stimulus` named by ``stimulus``."""
+        return study.get_stimulus(self.stimulus)
+
+    @property
     def labels(self) -> tuple[str, int]:
         """``(stimulus, depth)``: the first labels of every derived generator."""
         return self.stimulus, int(self.depth)
 
 
-# --------------------------------------------------------------------------------------
-# Brain side
-# --------------------------------------------------------------------------------------
-
-
-@dataclass
-class AreaData:
-    """Pooled responses of one area: ``responses`` ``(trials, conditions, neurons)``.
-
-    ``subjects``: the experiment containers (sorted ids); ``groups`` ``(neurons,)`` int:
-    the index in ``subjects`` of each neuron's container (``None`` once slimmed).
-    """
-
-    area: str
-    experiments: list[allen.Experiment]
-    responses: np.ndarray | None
-    fingerprint: str = ""
-    extra: dict[str, Any] = field(default_factory=dict)
-    shape: tuple[int, ...] = ()
-    subjects: tuple[int, ...] = ()
-    groups: np.ndarray | None = None
-
-    def __post_init__(self) -> None:
-        if self.responses is not None:
-            self.shape = tuple(int(x) for x in self.responses.shape)
-
-    def slim(self) -> "AreaData":
-        """A copy without the response tensor (its shape kept), for passing between workers."""
-        return AreaData(self.area, self.experiments, None, self.fingerprint, dict(self.extra), self.shape,
-                        self.subjects, None)
-
-    def subject_patterns(self, trials: np.ndarray | None = None) -> list[np.ndarray]:
-        """Each container's trial-mean patterns ``(conditions, cells)`` over ``trials`` (default all).
-
-        Means over the valid trials (:func:`analysis.responses.trial_mean`); cells without a
-        valid trial in some condition are left out, as :func:`analysis.rdm.mean_rdm` does.
-        """
-        if self.responses is None or self.groups is None:
-            raise ValueError(f"{self.area}: the responses were dropped (slim copy)")
-        r = self.responses if trials is None else self.responses[trials]
-        out = []
-        for s in range(len(self.subjects)):
-            m = responses.trial_mean(r[:, :, self.groups == s])
-            out.append(m[:, responses.complete_cells(m)])
-        return out
-
-
 def movie_bin_of(cfg: RunConfig) -> int | None:
-    """Frames per movie condition, ``None`` for the scenes or the original 15 (clip average)."""
-    if cfg.stimulus != "natural_movie_one" or cfg.movie_bin == features.CLIP_LEN:
+    """Frames per movie condition, ``None`` for static stimuli or one clip (the original 15)."""
+    if not cfg.stim.is_movie or cfg.movie_bin == features.CLIP_LEN:
         return None
     return int(cfg.movie_bin)
 
 
-def session_responses(session: allen.Session, cfg: RunConfig) -> np.ndarray:
-    """Response tensor of one session under the original protocol."""
-    if cfg.stimulus == "natural_scenes":
-        return responses.scene_responses(session.events, session.stim_table)
-    return responses.movie_responses(session.events, session.stim_table, movie_bin=cfg.movie_bin)
-
-
-def _subject_index(experiments: Sequence[allen.Experiment]) -> tuple[tuple[int, ...], np.ndarray]:
-    """Sorted container ids and, per experiment, the index of its container."""
-    subjects = tuple(sorted({int(e.container_id) for e in experiments}))
-    return subjects, np.array([subjects.index(int(e.container_id)) for e in experiments], np.int64)
-
-
-def area_responses(boc: Any, cfg: RunConfig, area: str) -> AreaData:
-    """Select an area's experiments and pool their responses under ``cfg.protocol`` (cached).
-
-    Original protocol: the sessions' neurons concatenated (cached on file contents). The
-    movie is cached at frame level ``(trials, 900, neurons)`` (independent of
-    ``movie_bin``) and binned after loading, which equals binning each session
-    (:func:`analysis.responses.movie_responses`): block means along conditions commute
-    with concatenation along neurons. Corrected protocol: :func:`subject_responses`,
-    pooled over containers.
-    """
-    if cfg.protocol == "corrected":
-        subj = subject_responses(boc, cfg.stimulus, area, int(cfg.depth), cfg.spec, cre_line=cfg.cre_line,
-                                 movie_bin=cfg.movie_bin, seed=cfg.seed)
-        sizes = [t.shape[2] for t in subj.tensors]
-        return AreaData(area, subj.experiments, responses.pool_neurons(subj.tensors), subj.fingerprint,
-                        subjects=subj.container_ids,
-                        groups=np.repeat(np.arange(len(sizes)), sizes))
-    experiments = allen.select_experiments(boc, cfg.stimulus, area, int(cfg.depth), cfg.cre_line)
-    prints = [allen.experiment_fingerprint(boc, e.experiment_id) for e in experiments]
-    movie = cfg.stimulus == "natural_movie_one"
-    parts = {
-        "stimulus": cfg.stimulus, "protocol": cfg.protocol,
-        "experiments": [e.experiment_id for e in experiments], "files": prints,
-        "neurons_per_experiment": True,
-    }
-    if movie:
-        parts["frames"] = responses.N_MOVIE_FRAMES
-
-    def compute() -> dict[str, np.ndarray]:
-        tensors = []
-        for e in experiments:
-            session = allen.load_session(boc, e.experiment_id, cfg.stimulus)
-            if movie:
-                tensors.append(responses.movie_frame_responses(session.events, session.stim_table))
-            else:
-                tensors.append(session_responses(session, cfg))
-        return {"responses": responses.pool_neurons(tensors), "sizes": np.array([t.shape[2] for t in tensors])}
-
-    entry = cache.get_or_compute("responses", parts, compute)
-    data = entry["responses"]
-    if movie:
-        data = responses.bin_conditions(data, cfg.movie_bin)
-    subjects, of_experiment = _subject_index(experiments)
-    return AreaData(area, experiments, data, cache.make_key("responses", parts), subjects=subjects,
-                    groups=np.repeat(of_experiment, entry["sizes"]))
-
-
-class SubjectResponses(NamedTuple):
-    """Per experiment container (subject, sorted by id): ``tensors[i]`` ``(trials, conditions, cells_i)``."""
-
-    container_ids: tuple[int, ...]
-    tensors: list[np.ndarray]
-    experiments: list[allen.Experiment]
-    fingerprint: str
-
-
-def subject_responses(boc: Any, stimulus: str, area: str, depth: int, spec: protocols.Protocol, *,
-                      cre_line: str = config.CRE_LINE, movie_bin: int = responses.MOVIE_BIN,
-                      seed: int = config.SEED) -> SubjectResponses:
-    """:func:`analysis.protocols.subject_tensors` of one area, cached on file contents and settings.
-
-    Shared by the corrected protocol of :func:`run` and by
-    :func:`analysis.ground_truth.recover`. ``fingerprint``: the cache key.
-    """
-    experiments = allen.select_experiments(boc, stimulus, area, int(depth), cre_line)
-    parts: dict[str, Any] = {
-        "stimulus": stimulus, "protocol": spec.as_dict(), "cre_line": cre_line,
-        "experiments": [e.experiment_id for e in experiments],
-        "files": [allen.experiment_fingerprint(boc, e.experiment_id) for e in experiments],
-    }
-    if stimulus == "natural_movie_one":
-        parts["movie_bin"] = int(movie_bin)
-    if spec.reliability_threshold is not None:  # random trial splits per container
-        parts.update(seed=int(seed), labels=[int(depth), area])
-
-    def compute() -> dict[str, np.ndarray]:
-        subs = protocols.subject_tensors(boc, stimulus, area, int(depth), spec, cre_line=cre_line,
-                                         movie_bin=int(movie_bin), seed=seed)
-        out = {"container_ids": np.array(list(subs), np.int64)}
-        out.update({f"subject{i}": m.responses for i, m in enumerate(subs.values())})
-        return out
-
-    data = cache.get_or_compute("responses", parts, compute)
-    ids = tuple(int(c) for c in data["container_ids"])
-    return SubjectResponses(ids, [data[f"subject{i}"] for i in range(len(ids))], experiments,
-                            cache.make_key("responses", parts))
-
-
-@dataclass(frozen=True)
-class BrainSide:
-    """What an area's scores are computed against.
-
-    ``rdms`` ``(n_rdms, n_pairs)``: a model's score is its mean tau-a over them (100
-    half-trial RDMs, original; the single all-trial RDM, corrected); ``ceiling``
-    ``(n_splits,)``: noise-ceiling draws (raw, original; Spearman-Brown, corrected);
-    ``nili`` ``(4,)``: Nili lower, upper bound and their SDs over subjects (NaN under the
-    original protocol or with fewer than 2 subjects).
-    """
-
-    rdms: np.ndarray
-    ceiling: np.ndarray
-    nili: np.ndarray
-    key: str = ""  # the cache key of rdms, ceiling and nili
-
-
-def corrected_brain(tensors: Sequence[np.ndarray], n_splits: int, ceiling_rng: np.random.Generator
-                    ) -> dict[str, np.ndarray]:
-    """Brain side of the corrected protocol from per-container ``(trials, conditions, cells)`` tensors.
-
-    Returns ``subject_rdms`` ``(n_subjects, n_pairs)`` (each container's all-trial RDM,
-    :func:`analysis.rdm.mean_rdm`; a model's score is its mean tau-a over them),
-    ``ceiling`` ``(n_splits,)`` (per split, the mean over containers of each container's
-    Spearman-Brown split-half ceiling, :func:`analysis.rdm.split_half_ceiling_sb`, drawn
-    from ``ceiling_rng`` container after container: the reliability of the scored RDMs,
-    on the scale of the scores) and ``nili`` ``(4,)`` (lower, upper, SD of lower, SD of
-    upper over subjects; NaN with fewer than 2 subjects).
-    """
-    subject_rdms = np.concatenate([rdm.mean_rdm(t) for t in tensors])
-    ceiling = np.mean([rdm.split_half_ceiling_sb(t, n_splits, ceiling_rng).corrected for t in tensors], axis=0)
-    nili = np.full(4, np.nan)
-    if subject_rdms.shape[0] >= 2:
-        nb = rdm.nili_bounds(subject_rdms)
-        nili = np.array([nb.lower, nb.upper, np.std(nb.lower_each), np.std(nb.upper_each)])
-    return {"subject_rdms": subject_rdms, "ceiling": ceiling, "nili": nili}
-
-
-def area_rdms(area: AreaData, cfg: RunConfig) -> BrainSide:
-    """Brain RDMs, noise-ceiling draws and Nili bounds of one area under ``cfg.protocol`` (cached)."""
-    parts = {
-        "responses": area.fingerprint, "seed": cfg.seed, "n_brain_rdms": cfg.n_brain_rdms,
-        "n_splits": cfg.n_splits, "labels": [cfg.stimulus, int(cfg.depth), area.area],
-    }
-    if cfg.stimulus == "natural_movie_one":
-        parts["movie_bin"] = int(cfg.movie_bin)
-    labels = (*cfg.labels, area.area)
-    if cfg.protocol == "corrected":
-        parts["protocol"] = cfg.protocol
-        del parts["n_brain_rdms"]
-
-        def compute() -> dict[str, np.ndarray]:
-            tensors = [area.responses[:, :, area.groups == s] for s in range(len(area.subjects))]
-            out = corrected_brain(tensors, cfg.n_splits, rdm.derive_rng(cfg.seed, *labels, "noise_ceiling"))
-            return {"rdms": out["subject_rdms"], "ceiling": out["ceiling"], "nili": out["nili"]}
-    else:
-        def compute() -> dict[str, np.ndarray]:
-            return {
-                "rdms": rdm.brain_rdms(area.responses, cfg.n_brain_rdms, rdm.derive_rng(cfg.seed, *labels, "brain_rdms")),
-                "ceiling": rdm.split_half_ceiling(area.responses, cfg.n_splits, rdm.derive_rng(cfg.seed, *labels, "noise_ceiling")),
-            }
-
-    data = cache.get_or_compute("brain_rdms", parts, compute)
-    return BrainSide(data["rdms"], data["ceiling"], data.get("nili", np.full(4, np.nan)),
-                     cache.make_key("brain_rdms", parts))
+# --------------------------------------------------------------------------------------
+# Scores and inference
+# --------------------------------------------------------------------------------------
 
 
 def area_scores(brain: BrainSide, stacked: np.ndarray, models_key: str) -> rdm.Scores:
@@ -441,27 +207,27 @@ def area_bootstrap(cfg: RunConfig, area: AreaData, stacked: np.ndarray, point: n
     """Bootstrap draws ``(n_boot, n_models)`` of the scores ``point`` of ``stacked`` model RDMs (cached).
 
     ``None`` when ``cfg.n_boot == 0``. See the module docstring for what is resampled.
-    Corrected protocol: :func:`analysis.stats.bootstrap_scores` of the mean over the
-    containers' RDMs ``brain.rdms`` (stimuli and containers resampled). Original: the
-    trial halves are those of the brain RDMs (same generator), so each draw's brain RDM is
-    one of the scored ones, pooled over the drawn containers.
+    Scored against one RDM per container (``brain_rdms="all_trials"``):
+    :func:`analysis.stats.bootstrap_scores` of the mean over the containers' RDMs
+    ``brain.rdms`` (stimuli and containers resampled). Against trial halves of the pooled
+    cells (``"halves"``): the halves are those of the brain RDMs (same generator), so each
+    draw's brain RDM is one of the scored ones, pooled over the drawn containers.
     """
     if cfg.n_boot == 0:
         return None
+    spec = cfg.spec
     labels = (*cfg.labels, area.area)
-    parts = {
-        "step": "bootstrap", "responses": area.fingerprint, "protocol": cfg.protocol, "seed": cfg.seed,
-        "n_boot": int(cfg.n_boot), "labels": list(labels),
-        "models": models_key,
+    parts: dict[str, Any] = {
+        "step": "bootstrap", "responses": area.fingerprint, "brain": spec.brain_settings(), "seed": cfg.seed,
+        "n_boot": int(cfg.n_boot), "labels": list(labels), "models": models_key,
     }
-    if cfg.stimulus == "natural_movie_one":
-        parts["movie_bin"] = int(cfg.movie_bin)
-    if cfg.protocol == "original":
+    pooled = spec.brain_rdms == "halves"
+    if pooled:
         parts["n_brain_rdms"] = cfg.n_brain_rdms
 
     def compute() -> dict[str, np.ndarray]:
         rng = rdm.derive_rng(cfg.seed, *labels, "bootstrap")
-        if cfg.protocol == "corrected":
+        if not pooled:
             return {"draws": stats.bootstrap_scores(stacked, brain.rdms, rng, n_boot=cfg.n_boot, nili=False).draws}
         halves = rdm.half_splits(area.shape[0], cfg.n_brain_rdms, rdm.derive_rng(cfg.seed, *labels, "brain_rdms"))
         boot = stats.bootstrap_pooled_scores(stacked, point, lambda h: area.subject_patterns(halves[h]),
@@ -479,16 +245,17 @@ def area_bootstrap(cfg: RunConfig, area: AreaData, stacked: np.ndarray, point: n
 def protocol_clips(template: np.ndarray, stimulus: str, spec: protocols.Protocol) -> tuple[Any, str]:
     """Clips of ``template`` resized as ``spec`` says, and their content key (64x64 frames cached).
 
-    ``spec.keep_aspect`` (corrected protocol) pads instead of squashing; it is part of
-    the key (:func:`analysis.features.clips_cache_key`), so the two protocols' frames,
-    features and model RDMs never share a cache entry.
+    The protocol's :meth:`~analysis.protocols.Protocol.clip_settings` (``keep_aspect`` pads
+    instead of squashing) are part of the key (:func:`analysis.features.clips_cache_key`),
+    so protocols that resize differently never share frames, features or model RDMs.
     """
-    opts = dict(keep_aspect=spec.keep_aspect, pad_value=spec.pad_value)
+    opts = spec.clip_settings()
     key = features.clips_cache_key(template, stimulus, **opts)
+    movie = study.get_stimulus(stimulus).is_movie
 
     def compute() -> dict[str, np.ndarray]:  # resizing 918x1174 images is slow: cache the 64x64 frames
         clips = features.make_clips(template, stimulus, **opts)
-        frames = clips[:, 0, 0] if stimulus == "natural_scenes" else clips[:, 0].flatten(0, 1)
+        frames = clips[:, 0].flatten(0, 1) if movie else clips[:, 0, 0]
         return {"frames": frames.numpy()}
 
     frames = cache.get_or_compute("stimuli", {"clips_key": key}, compute)["frames"]
@@ -510,7 +277,7 @@ def model_rdms(entry: checkpoints.CheckpointEntry, clips: Any, clips_key: str,
     RDMs are computed layer by layer, each layer's features freed after its RDM, with
     :func:`analysis.compare.correlation_rdms` (rsatoolbox's formula with a BLAS product).
     """
-    parts: dict[str, Any] = {"checkpoint": entry.sha256, "clips": clips_key, "layers": list(config.LAYERS)}
+    parts: dict[str, Any] = {"checkpoint": entry.sha256, "clips": clips_key, "layers": list(study.LAYERS)}
     if movie_bin is not None:
         parts["movie_bin"] = int(movie_bin)
 
@@ -518,7 +285,7 @@ def model_rdms(entry: checkpoints.CheckpointEntry, clips: Any, clips_key: str,
         feats = features.checkpoint_features(entry, clips, clips_key, movie_bin=movie_bin,
                                              use_cache=movie_bin is None)
         out = []
-        for layer in config.LAYERS:
+        for layer in study.LAYERS:
             out.append(compare.correlation_rdms(feats.pop(layer)))  # free each layer once used
         return {"rdms": np.concatenate(out)}
 
@@ -592,7 +359,6 @@ def score_rows(
     ``data_source`` is what the cache's provenance says it holds ("synthetic" or
     "allen"), which is what the table reports whatever source was asked for.
     """
-    corrected = cfg.protocol == "corrected"
     base = {
         "source": data_source, "stimulus": cfg.stimulus, "depth": int(cfg.depth),
         "cre_line": cfg.cre_line, "area": area.area, "n_conditions": area.shape[1],
@@ -602,7 +368,7 @@ def score_rows(
              "ci_low": np.nan, "ci_high": np.nan}
     rows = [{**base, **empty, "row_type": "noise_ceiling", "score": float(np.median(brain.ceiling)),
              "score_sd": float(np.std(brain.ceiling))}]
-    if corrected and np.isfinite(brain.nili[:2]).all():
+    if np.isfinite(brain.nili[:2]).all():  # only protocols with nili_bounds compute them
         for i, kind in enumerate(("nili_lower", "nili_upper")):
             rows.append({**base, **empty, "row_type": kind, "score": float(brain.nili[i]),
                          "score_sd": float(brain.nili[2 + i])})
@@ -615,13 +381,13 @@ def score_rows(
         return {"score": float(scores.mean[i]), "score_sd": float(scores.sd[i]),
                 "ci_low": float(lo[i]), "ci_high": float(hi[i])}
 
-    rows.append({**base, **empty, "row_type": "baseline", "layer": config.PIXEL_LAYER, "pathway": "pixel",
+    rows.append({**base, **empty, "row_type": "baseline", "layer": study.PIXEL_LAYER, "pathway": "pixel",
                  **scored(0)})
     row = 1
     for name, (entry, layer_rdms) in models.items():
-        for i, layer in enumerate(config.LAYERS):
+        for i, layer in enumerate(study.LAYERS):
             rows.append({**base, "row_type": "model", "species": entry.species, "seed": int(entry.seed),
-                         "checkpoint": name, "layer": layer, "pathway": config.layer_pathway(layer),
+                         "checkpoint": name, "layer": layer, "pathway": study.layer_pathway(layer),
                          **scored(row + i)})
         row += len(layer_rdms)
     return rows
@@ -638,56 +404,21 @@ def species_test_rows(cfg: RunConfig, area: str, models: dict[str, tuple[checkpo
     species = [entry.species for entry, _ in models.values()]
     if draws is None or not {"rat", "treeshrew"} <= set(species):
         return []
-    n_ck, n_layers = len(models), len(config.LAYERS)
+    n_ck, n_layers = len(models), len(study.LAYERS)
     t = stats.species_tests(point[1:].reshape(n_ck, n_layers), draws[:, 1:].reshape(-1, n_ck, n_layers),
-                            species, config.LAYERS, rdm.derive_rng(cfg.seed, *cfg.labels, area, "species_tests"),
+                            species, study.LAYERS, rdm.derive_rng(cfg.seed, *cfg.labels, area, "species_tests"),
                             level=CI_LEVEL)
     t.insert(0, "area", area)
     return t.to_dict("records")
 
 
-def to_table(rows: list[dict[str, Any]]) -> pd.DataFrame:
-    """The tidy table with its fixed column order and dtypes."""
-    table = pd.DataFrame(rows, columns=list(COLUMNS))
-    table["seed"] = table["seed"].astype("Int64")
-    return table
-
-
 def tests_table(rows: list[dict[str, Any]], cfg: RunConfig, data_source: str) -> pd.DataFrame | None:
-    """The tests table of one run (:data:`TEST_COLUMNS`; BH-FDR over all its rows), or None."""
+    """The tests table of one run (:data:`analysis.tables.TEST_COLUMNS`; BH-FDR over all its rows), or None."""
     if not rows:
         return None
     t = stats.add_fdr(pd.DataFrame(rows))
     t["stimulus"], t["depth"], t["protocol"], t["source"] = cfg.stimulus, int(cfg.depth), cfg.protocol, data_source
-    return t[list(TEST_COLUMNS)]
-
-
-# --------------------------------------------------------------------------------------
-# Provenance and atomic output
-# --------------------------------------------------------------------------------------
-
-
-def git_commit() -> str:
-    """Commit of the project checkout (``"unknown"`` outside git), ``+dirty`` if modified."""
-    try:
-        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=config.PROJECT_ROOT,
-                              capture_output=True, text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
-                               cwd=config.PROJECT_ROOT, capture_output=True, text=True).stdout.strip()
-        return head + ("+dirty" if dirty else "")
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-
-
-def package_versions(names: Sequence[str] = PROVENANCE_PACKAGES) -> dict[str, str]:
-    """Installed versions of the named packages."""
-    out = {}
-    for n in names:
-        try:
-            out[n] = metadata.version(n)
-        except metadata.PackageNotFoundError:
-            out[n] = "not installed"
-    return out
+    return t[list(tables.TEST_COLUMNS)]
 
 
 def provenance(cfg: RunConfig, areas: Sequence[AreaData], entries: Sequence[checkpoints.CheckpointEntry], data_source: str) -> dict[str, Any]:
@@ -719,20 +450,8 @@ def provenance(cfg: RunConfig, areas: Sequence[AreaData], entries: Sequence[chec
             for a in areas
         },
         "checkpoints": {e.stem: e.sha256 for e in entries},
-        "packages": package_versions(),
-        "python": platform.python_version(),
-        "git_commit": git_commit(),
+        **tables.environment_provenance(),
     }
-
-
-def write_table(table: pd.DataFrame, path: Path) -> Path:
-    """Write a table as CSV (deterministic float format), atomically."""
-    return fileio.write_atomic(path, lambda p: table.to_csv(p, index=False, float_format="%.12g"))
-
-
-def write_json(obj: dict[str, Any], path: Path) -> Path:
-    """Write JSON (sorted keys, indented), atomically."""
-    return fileio.write_atomic(path, lambda p: p.write_text(json.dumps(obj, indent=2, sort_keys=True) + "\n"))
 
 
 # --------------------------------------------------------------------------------------
@@ -785,8 +504,8 @@ def compute_tables(cfg: RunConfig, progress: bool = True, jobs: int | None = Non
         del rdms
         models, row = {}, 1
         for e in entries:
-            models[e.stem] = (e, stacked[row:row + len(config.LAYERS)])
-            row += len(config.LAYERS)
+            models[e.stem] = (e, stacked[row:row + len(study.LAYERS)])
+            row += len(study.LAYERS)
 
         inference = f", {cfg.n_boot} bootstrap draws" if cfg.n_boot else ""
         say(f"responses, brain RDMs, noise ceilings and scores{inference} of {len(cfg.areas)} areas ({where})")
@@ -794,7 +513,7 @@ def compute_tables(cfg: RunConfig, progress: bool = True, jobs: int | None = Non
         done = parallel.map_tasks(_area_score_task,
                                   [(cfg, a, models, data_source, stacked, models_key) for a in cfg.areas])
     areas = [d.area for d in done]
-    table = to_table([r for d in done for r in d.rows])
+    table = tables.to_table([r for d in done for r in d.rows])
     tests = tests_table([r for d in done for r in d.tests], cfg, data_source)
     return RunResult(table, tests, provenance(cfg, areas, entries, data_source))
 
@@ -808,9 +527,7 @@ def compute_table(cfg: RunConfig, progress: bool = True, jobs: int | None = None
 
 def output_paths(cfg: RunConfig) -> tuple[Path, Path, Path]:
     """Where :func:`run` writes: ``(scores CSV, tests CSV, provenance JSON)``."""
-    scores = config.results_path(cfg.source, cfg.stimulus, int(cfg.depth), protocol=cfg.protocol)
-    tests = config.results_path(cfg.source, cfg.stimulus, int(cfg.depth), protocol=cfg.protocol, kind="tests")
-    return scores, tests, scores.with_suffix(".json")
+    return tables.run_paths(cfg.source, cfg.stimulus, int(cfg.depth), cfg.protocol)
 
 
 def run(cfg: RunConfig, progress: bool = True, jobs: int | None = None, dask: str | None = None) -> Path:
@@ -822,11 +539,11 @@ def run(cfg: RunConfig, progress: bool = True, jobs: int | None = None, dask: st
     """
     res = compute_tables(cfg, progress=progress, jobs=jobs, dask=dask)
     out, tests_path, prov_path = output_paths(cfg)
-    write_json(res.provenance, prov_path)
+    tables.write_json(res.provenance, prov_path)
     if res.tests is not None:
-        write_table(res.tests, tests_path)
+        tables.write_table(res.tests, tests_path)
     elif tests_path.exists():
         log.info("removing %s: this run wrote no tests table", tests_path)
         tests_path.unlink()
-    write_table(res.table, out)
+    tables.write_table(res.table, out)
     return out

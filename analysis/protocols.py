@@ -45,8 +45,14 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from . import config
+from .study import Stimulus
 
+#: Noise-ceiling estimators (:mod:`analysis.rdm`): ``split_half`` (raw tau-a of two trial
+#: halves' RDMs), ``spearman_brown`` (the same, Spearman-Brown corrected).
 CEILINGS = ("split_half", "spearman_brown")
+#: What a model is scored against: ``halves`` (``n_brain_rdms`` RDMs of random trial halves
+#: of the area's cells pooled over containers; the score is the mean over them) or
+#: ``all_trials`` (each container's all-trial RDM; the score is the mean over containers).
 BRAIN_RDMS = ("halves", "all_trials")
 
 
@@ -81,6 +87,40 @@ class Protocol:
             )
         if self.reliability_threshold is not None and not -1 <= self.reliability_threshold <= 1:
             raise ValueError(f"reliability_threshold must lie in [-1, 1] or be None; got {self.reliability_threshold}")
+        if self.nili_bounds and self.brain_rdms != "all_trials":
+            raise ValueError(f"protocol {self.name!r}: nili_bounds need one RDM per container "
+                             f"(brain_rdms='all_trials'); got brain_rdms={self.brain_rdms!r}")
+
+    # What each step reads. Each dict goes into the cache key of that step's entries.
+
+    def window(self, stimulus: Stimulus) -> int | None:
+        """Frames summed per presentation (static stimuli); ``None`` for movies (one frame)."""
+        return None if stimulus.is_movie else self.scene_window
+
+    def latency(self, stimulus: Stimulus) -> int:
+        """Frames between a presentation's start and its response window."""
+        return self.movie_latency if stimulus.is_movie else self.scene_latency
+
+    def response_settings(self, stimulus: Stimulus) -> dict[str, Any]:
+        """Settings that turn one session's events into its response tensor."""
+        return {"window": self.window(stimulus), "latency": self.latency(stimulus), "missing": self.missing}
+
+    def subject_settings(self) -> dict[str, Any]:
+        """Settings that merge a container's sessions into one subject (cells, reliability)."""
+        out: dict[str, Any] = {"match_cells": self.match_cells, "reliability_threshold": self.reliability_threshold}
+        if self.match_cells:
+            out["match_rule"] = self.match_rule
+        if self.reliability_threshold is not None:
+            out["reliability_splits"] = self.reliability_splits
+        return out
+
+    def brain_settings(self) -> dict[str, Any]:
+        """Settings of the brain RDMs, the noise ceiling and its bounds."""
+        return {"brain_rdms": self.brain_rdms, "ceiling": self.ceiling, "nili_bounds": self.nili_bounds}
+
+    def clip_settings(self) -> dict[str, Any]:
+        """Settings that turn a stimulus template into network input clips."""
+        return {"keep_aspect": self.keep_aspect, "pad_value": self.pad_value}
 
     def as_dict(self) -> dict[str, Any]:
         """Plain dict (for provenance JSON and cache keys)."""
@@ -101,73 +141,23 @@ CORRECTED = Protocol(
     ceiling="spearman_brown", nili_bounds=True,
 )
 
+#: Every protocol by name; the first is the default. A new protocol is a :class:`Protocol`
+#: added here (or with :func:`register`): every step reads its settings, none its name.
 PROTOCOLS: dict[str, Protocol] = {p.name: p for p in (ORIGINAL, CORRECTED)}
+#: Protocols run by default (``results``/``paper``).
+DEFAULT_PROTOCOLS: tuple[str, ...] = ("original", "corrected")
 
 
 def get_protocol(name: str) -> Protocol:
-    """The protocol called ``name`` (``"original"`` or ``"corrected"``)."""
-    config.validate_choice("protocol", name, tuple(PROTOCOLS))
+    """The protocol called ``name``; a ValueError listing the valid names otherwise."""
+    if name not in PROTOCOLS:
+        raise ValueError(f"unknown protocol {name!r}; valid protocols: {', '.join(PROTOCOLS)}")
     return PROTOCOLS[name]
 
 
-def session_tensor(session: Any, stimulus: str, protocol: Protocol, movie_bin: int = 15):
-    """``(trials, conditions, cells)`` of one :class:`analysis.allen.Session` under ``protocol``."""
-    from . import responses
-
-    config.validate_choice("stimulus", stimulus, config.STIMULI)
-    if stimulus == "natural_scenes":
-        return responses.scene_responses(session.events, session.stim_table, window=protocol.scene_window,
-                                         latency=protocol.scene_latency, missing=protocol.missing)
-    return responses.movie_responses(session.events, session.stim_table, movie_bin=movie_bin,
-                                     latency=protocol.movie_latency, missing=protocol.missing)
-
-
-def subject_tensors(boc: Any, stimulus: str, area: str, depth: int, protocol: Protocol, *,
-                    cre_line: str = config.CRE_LINE, movie_bin: int = 15, seed: int = config.SEED):
-    """Per experiment container (subject): its responses under ``protocol``.
-
-    Returns ``{container_id: MatchedCells}`` (sorted by container id). With
-    ``protocol.match_cells`` the container's sessions are merged by
-    cell_specimen_id (:func:`analysis.responses.match_cells`); otherwise its
-    sessions' neurons are concatenated as in the original (ids repeated). With a
-    ``reliability_threshold`` only the reliable cells are kept (random trial
-    splits from ``rdm.derive_rng(seed, stimulus, depth, area, container, "reliability")``).
-    Pool the containers' cells with :func:`pool_subjects`.
-    """
-    import numpy as np
-
-    from . import allen, rdm, responses
-
-    experiments = allen.select_experiments(boc, stimulus, area, int(depth), cre_line)
-    by_container: dict[int, list] = {}
-    for e in experiments:
-        by_container.setdefault(e.container_id, []).append(e)
-    out = {}
-    for cid in sorted(by_container):
-        sessions = [allen.load_session(boc, e.experiment_id, stimulus) for e in by_container[cid]]
-        tensors = [session_tensor(s, stimulus, protocol, movie_bin) for s in sessions]
-        ids = [s.cell_specimen_ids for s in sessions]
-        if protocol.match_cells:
-            m = responses.match_cells(tensors, ids, rule=protocol.match_rule)
-        else:
-            m = responses.MatchedCells(responses.pool_neurons(tensors), np.concatenate(ids),
-                                       np.ones(sum(len(i) for i in ids), np.int64))
-        if protocol.reliability_threshold is not None:
-            keep = responses.reliable_cells(
-                m.responses, protocol.reliability_threshold,
-                rdm.derive_rng(seed, stimulus, int(depth), area, cid, "reliability"), protocol.reliability_splits)
-            m = responses.MatchedCells(m.responses[:, :, keep], m.cell_specimen_ids[keep], m.n_sessions[keep])
-        out[cid] = m
-    return out
-
-
-def pool_subjects(subjects: dict) -> Any:
-    """Concatenate the containers' cells (distinct animals: no id is shared) -> ``MatchedCells``."""
-    import numpy as np
-
-    from . import responses
-
-    ms = list(subjects.values())
-    return responses.MatchedCells(responses.pool_neurons([m.responses for m in ms]),
-                                  np.concatenate([m.cell_specimen_ids for m in ms]),
-                                  np.concatenate([m.n_sessions for m in ms]))
+def register(protocol: Protocol) -> Protocol:
+    """Add ``protocol`` to :data:`PROTOCOLS` (a ValueError if its name is taken by another)."""
+    if PROTOCOLS.get(protocol.name, protocol) != protocol:
+        raise ValueError(f"a different protocol is already called {protocol.name!r}")
+    PROTOCOLS[protocol.name] = protocol
+    return protocol

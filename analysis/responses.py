@@ -21,17 +21,14 @@ Original protocol (``../shared/reference/original-protocol.md``):
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal, Sequence
+from typing import TYPE_CHECKING, Literal, Sequence
 
 import numpy as np
 import pandas as pd
 
-N_SCENES = 118
-N_SCENE_TRIALS = 50
-N_MOVIE_FRAMES = 900
-N_MOVIE_REPEATS = 10
-SCENE_WINDOW = 15
-MOVIE_BIN = 15
+if TYPE_CHECKING:  # annotations only: responses stays a module of pure array functions
+    from .protocols import Protocol
+    from .study import Stimulus
 
 Missing = Literal["error", "nan"]
 
@@ -61,9 +58,9 @@ def scene_responses(
     events: np.ndarray,
     stim_table: pd.DataFrame,
     *,
-    window: int = SCENE_WINDOW,
-    n_images: int = N_SCENES,
-    n_trials: int = N_SCENE_TRIALS,
+    window: int,
+    n_images: int,
+    n_trials: int,
     missing: Missing = "error",
     latency: int = 0,
 ) -> np.ndarray:
@@ -113,7 +110,7 @@ def scene_responses(
         if len(starts) < n_trials and missing == "error":
             raise ValueError(
                 f"image {image} has {len(starts)} presentations, fewer than the {n_trials} "
-                "required; pass missing='nan' to keep the others"
+                "required; a protocol with missing='nan' keeps the others (e.g. --protocol corrected)"
             )
         starts = starts[:n_trials] + int(latency)
         inside = starts < n_frames
@@ -127,12 +124,12 @@ def movie_frame_responses(
     events: np.ndarray,
     stim_table: pd.DataFrame,
     *,
-    n_frames: int = N_MOVIE_FRAMES,
-    n_repeats: int = N_MOVIE_REPEATS,
+    n_frames: int,
+    n_repeats: int,
     missing: Missing = "error",
     latency: int = 0,
 ) -> np.ndarray:
-    """Natural Movie One responses: the event value at each movie frame's start.
+    """Movie responses: the event value at each movie frame's start.
 
     Parameters
     ----------
@@ -172,7 +169,8 @@ def movie_frame_responses(
         r, f = holes[0] if len(holes) else (None, None)
         raise ValueError(
             f"movie table misses {len(holes)} of {n_repeats * n_frames} (repeat, frame) slots "
-            f"(first: repeat {r}, frame {f}); pass missing='nan' to keep the others"
+            f"(first: repeat {r}, frame {f}); a protocol with missing='nan' keeps the others "
+            "(e.g. --protocol corrected)"
         )
     return out
 
@@ -193,21 +191,43 @@ def movie_responses(
     events: np.ndarray,
     stim_table: pd.DataFrame,
     *,
-    movie_bin: int = MOVIE_BIN,
-    n_repeats: int = N_MOVIE_REPEATS,
+    movie_bin: int,
+    n_frames: int,
+    n_repeats: int,
     missing: Missing = "error",
     latency: int = 0,
 ) -> np.ndarray:
-    """Natural Movie One responses binned into ``900 / movie_bin`` conditions.
+    """Movie responses binned into ``n_frames / movie_bin`` conditions.
 
-    Returns ``(n_repeats, 900 // movie_bin, cells)``: :func:`movie_frame_responses`
+    Returns ``(n_repeats, n_frames // movie_bin, cells)``: :func:`movie_frame_responses`
     (with its ``latency`` shift) followed by :func:`bin_conditions`. A bin with a
     missing frame is NaN (the mean propagates NaN: a bin is never averaged over
     fewer frames than its siblings).
     """
-    frames = movie_frame_responses(events, stim_table, n_repeats=n_repeats, missing=missing,
-                                   latency=latency)
+    frames = movie_frame_responses(events, stim_table, n_frames=n_frames, n_repeats=n_repeats,
+                                   missing=missing, latency=latency)
     return bin_conditions(frames, movie_bin)
+
+
+def session_tensor(events: np.ndarray, stim_table: pd.DataFrame, stimulus: "Stimulus",
+                   protocol: "Protocol") -> np.ndarray:
+    """One session's responses to ``stimulus`` under ``protocol``, at full resolution.
+
+    The one function that turns a session into a tensor, for every protocol and stimulus:
+    a static stimulus gives ``(presentations, images, cells)`` (events summed over the
+    protocol's window after its latency, :func:`scene_responses`), a movie
+    ``(repeats, frames, cells)`` (the event at each frame's start plus the latency,
+    :func:`movie_frame_responses`; bin with :func:`bin_conditions`). Counts come from the
+    :class:`analysis.study.Stimulus` record, settings from
+    :meth:`analysis.protocols.Protocol.response_settings`.
+    """
+    st = protocol.response_settings(stimulus)
+    if stimulus.is_movie:
+        return movie_frame_responses(events, stim_table, n_frames=stimulus.n_frames,
+                                     n_repeats=stimulus.presentations, missing=st["missing"],
+                                     latency=st["latency"])
+    return scene_responses(events, stim_table, window=st["window"], n_images=stimulus.n_frames,
+                           n_trials=stimulus.presentations, missing=st["missing"], latency=st["latency"])
 
 
 def pool_neurons(tensors: Sequence[np.ndarray]) -> np.ndarray:

@@ -133,7 +133,7 @@ from typing import Callable, Mapping, Sequence
 
 import numpy as np
 
-from . import config
+from . import config, study
 
 # --------------------------------------------------------------------------------------
 # Constants of the design
@@ -148,13 +148,34 @@ SCENE_DISPLAY_FRAMES: int = 15  # 250 ms
 #: Natural Movie One: repeats per session and display frames per movie frame (30 fps).
 MOVIE_REPEATS: int = 10
 MOVIE_DISPLAY_FRAMES: int = 2
-#: Stimuli present in each session type (subset of the real session's stimuli).
-SESSION_STIMULI: dict[str, tuple[str, ...]] = {
-    "three_session_A": ("natural_movie_one", "spontaneous"),
-    "three_session_B": ("natural_scenes", "natural_movie_one", "spontaneous"),
-    "three_session_C": ("natural_movie_one", "spontaneous"),
-}
-SESSION_TYPES: tuple[str, ...] = tuple(SESSION_STIMULI)
+#: Session types simulated per container (the survey's three-session design; C2 is the
+#: later variant of C and is not simulated).
+SESSION_TYPES: tuple[str, ...] = study.SESSION_TYPES[:3]
+#: The base design of every session: the original study's static stimulus and movie,
+#: simulated exactly as in every earlier version of the generator. Any other natural
+#: stimulus asked for (``stimuli=``) is a movie appended to the sessions that show it, as
+#: an extra segment with its own random stream, so adding a stimulus leaves the data of
+#: the base stimuli unchanged (byte-identical events at the same frames).
+BASE_STIMULI: tuple[str, ...] = study.DEFAULT_STIMULI
+_BASE_STATIC = next(n for n in BASE_STIMULI if not study.get_stimulus(n).is_movie)
+_BASE_MOVIE = next(n for n in BASE_STIMULI if study.get_stimulus(n).is_movie)
+#: Random stream of a session's extra segment: ``_rng(seed, container, experiment, EXTRA_STREAM)``.
+EXTRA_STREAM: int = 1
+
+
+def session_stimuli(session_type: str, stimuli: Sequence[str] = BASE_STIMULI) -> tuple[str, ...]:
+    """Stimuli a simulated session shows: those of ``stimuli`` (plus the base ones) that the
+    survey shows in ``session_type``, then ``spontaneous``."""
+    return study.stimuli_in_session(session_type, set(stimuli) | set(BASE_STIMULI)) + ("spontaneous",)
+
+
+def extra_stimuli(stimuli: Sequence[str]) -> tuple[str, ...]:
+    """The stimuli of ``stimuli`` beyond the base design (each a movie: a ValueError otherwise)."""
+    out = tuple(s for s in study.STIMULUS_NAMES if s in set(stimuli) and s not in BASE_STIMULI)
+    for s in out:
+        if not study.get_stimulus(s).is_movie:
+            raise ValueError(f"the synthetic generator can add movies only; {s} is static")
+    return out
 
 REPORTER = "Ai93(TITL-GCaMP6f)"
 TTA = "Camk2a-tTA"
@@ -505,13 +526,60 @@ def _session_timeline(session_type: str, rng: np.random.Generator, n_scenes: int
     tables: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     sc = kinds == "scenes"
     if sc.any():
-        tables["natural_scenes"] = (data[sc], np.stack([start_f[sc], end_f[sc]], 1))
-    tables["natural_movie_one"] = (data[is_movie], np.stack([start_f[is_movie], end_f[is_movie]], 1))
+        tables[_BASE_STATIC] = (data[sc], np.stack([start_f[sc], end_f[sc]], 1))
+    tables[_BASE_MOVIE] = (data[is_movie], np.stack([start_f[is_movie], end_f[is_movie]], 1))
     sp = np.flatnonzero(kinds == "spont")
     sp_data = np.repeat(np.array([[1, -1]]), len(sp), 0).ravel()
     sp_frames = np.stack([start_f[sp], end_f[sp]], 1).ravel()
     tables["spontaneous"] = (sp_data, np.stack([sp_frames, sp_frames + 1], 1))
     return Timeline(n_frames=n_frames, item=item, unit=unit, grey_item=blank, tables=tables)
+
+
+def _extra_timeline(movies: Sequence[tuple[str, int, int]]) -> Timeline:
+    """Timeline of a session's extra segment: each movie ``(name, frames, repeats)`` played
+    ``repeats`` times in a row, between grey gaps of 10 s.
+
+    Items: 0 = grey, then the frames of each movie in turn (rows of
+    :attr:`Population.extra` after a grey row). Trial-gain units as in the base design
+    (a 30-frame movie chunk per repeat, ~0.25 s of grey).
+    """
+    gap = int(10 * DISPLAY_RATE)
+    lens_l, items_l, data_l, name_l = [np.array([gap])], [np.array([0])], [np.array([0])], [np.array([""])]
+    first = 1
+    for name, n, repeats in movies:
+        f = np.tile(np.arange(n), repeats)
+        lens_l += [np.full(len(f), MOVIE_DISPLAY_FRAMES), np.array([gap])]
+        items_l += [first + f, np.array([0])]
+        data_l += [f, np.array([0])]
+        name_l += [np.full(len(f), name), np.array([""])]
+        first += n
+    lens, items = np.concatenate(lens_l), np.concatenate(items_l)
+    data, names = np.concatenate(data_l), np.concatenate(name_l)
+    starts = np.concatenate([[0], np.cumsum(lens)[:-1]]).astype(np.int64)
+    ratio = IMAGING_RATE / DISPLAY_RATE
+    n_frames = int(np.ceil(int(lens.sum()) * ratio)) + 1
+    start_f = np.floor(starts * ratio).astype(np.int64)
+    end_f = np.floor((starts + lens) * ratio).astype(np.int64)
+    mid_display = (np.arange(n_frames) + 0.5) / ratio
+    p_idx = np.clip(np.searchsorted(starts, mid_display, side="right") - 1, 0, len(starts) - 1)
+    is_movie = names != ""
+    unit_of_pres = np.zeros(len(starts), np.int64)
+    unit_of_pres[is_movie] = (np.cumsum(is_movie) - 1)[is_movie] // MOVIE_CHUNK
+    unit = np.where(is_movie[p_idx], unit_of_pres[p_idx], len(starts) + np.arange(n_frames) // 8)
+    _, unit = np.unique(unit, return_inverse=True)
+    tables = {name: (data[names == name], np.stack([start_f[names == name], end_f[names == name]], 1))
+              for name, _, _ in movies}
+    return Timeline(n_frames=n_frames, item=items[p_idx], unit=unit, grey_item=0, tables=tables)
+
+
+def _append(base: Timeline, extra: Timeline) -> Timeline:
+    """One session's timeline: ``extra``'s segment after ``base``'s (tables shifted by its frames)."""
+    tables = dict(base.tables)
+    for name, (data, frames) in extra.tables.items():
+        tables[name] = (data, frames + base.n_frames)
+    return Timeline(n_frames=base.n_frames + extra.n_frames, item=np.concatenate([base.item, extra.item]),
+                    unit=np.concatenate([base.unit, extra.unit + int(base.unit.max()) + 1]),
+                    grey_item=base.grey_item, tables=tables)
 
 
 # --------------------------------------------------------------------------------------
@@ -529,6 +597,7 @@ class Population:
     spont: np.ndarray  # (M,) events/frame
     scale: np.ndarray  # (M,) event amplitude scale
     gain_sigma: float
+    extra: np.ndarray | None = None  # (1 + frames of the extra movies, M): grey, then each extra movie
 
 
 def _gaussian_rfs(grid: tuple[int, int], centers: np.ndarray, sig: np.ndarray) -> np.ndarray:
@@ -586,11 +655,13 @@ def make_population(rng: np.random.Generator, area: str, depth: int, m: int,
                     scene_feats: np.ndarray, grey_feats: np.ndarray, movie_feats: np.ndarray,
                     planted: Mapping[str, np.ndarray] | None = None, plant_weight: float = 1.0,
                     plant_gain: float = 1.0, plant_mode: str = "standardize",
-                    plant_response: str = "model") -> Population:
+                    plant_response: str = "model", extra_feats: Sequence[np.ndarray] = ()) -> Population:
     """Draw ``m`` neurons of one area/depth and their responses to every stimulus item.
 
     Returns a :class:`Population` whose ``responses`` has rows
     ``[118 scenes, grey, 900 movie frames]`` (expected events per frame at peak).
+    ``extra_feats``: feature maps of further movies (``MOVIE_GRID``); their responses, from
+    the same neurons and with no further random draw, fill :attr:`Population.extra`.
     """
     centers = rng.uniform(0.1, 0.9, size=(m, 2))
     sig = RF_SIGMA[area] * np.exp(0.2 * rng.standard_normal(m))
@@ -617,7 +688,7 @@ def make_population(rng: np.random.Generator, area: str, depth: int, m: int,
 
     if planted:
         w = float(np.clip(plant_weight, 0.0, 1.0))
-        for name in ("natural_scenes", "natural_movie_one"):
+        for name in BASE_STIMULI:
             f = planted.get(name)
             if f is None:
                 continue
@@ -627,7 +698,7 @@ def make_population(rng: np.random.Generator, area: str, depth: int, m: int,
                 f = (f - f.mean(0)) / np.where(f.std(0) > 0, f.std(0), 1.0)
                 proj = f @ rng.standard_normal((f.shape[1], m))
                 zp = _zscore(proj, proj)
-            if name == "natural_scenes":
+            if name == _BASE_STATIC:
                 z_scenes = np.sqrt(w) * zp + np.sqrt(1 - w) * z_scenes
             else:
                 z_movie = np.sqrt(w) * zp + np.sqrt(1 - w) * z_movie
@@ -641,10 +712,17 @@ def make_population(rng: np.random.Generator, area: str, depth: int, m: int,
             return full_amp * float(plant_gain) * np.maximum(z + PLANT_OFFSET, 0.0)
         return respond(z)
 
-    responses = np.concatenate([respond_planted(z_scenes, "natural_scenes"), respond(z_grey),
-                                MOVIE_GAIN * respond_planted(z_movie, "natural_movie_one")], axis=0)
+    responses = np.concatenate([respond_planted(z_scenes, _BASE_STATIC), respond(z_grey),
+                                MOVIE_GAIN * respond_planted(z_movie, _BASE_MOVIE)], axis=0)
+    extra = None
+    if len(extra_feats):
+        rows = [respond(z_grey)]
+        for feats in extra_feats:
+            d = _drive(feats, rfs_m, prefs)
+            rows.append(MOVIE_GAIN * respond(_zscore(d, d)))
+        extra = np.concatenate(rows, axis=0).astype(np.float64)
     return Population(responses=responses.astype(np.float64), latency=latency, tau=tau, spont=spont,
-                      scale=scale, gain_sigma=gain_sigma(depth))
+                      scale=scale, gain_sigma=gain_sigma(depth), extra=extra)
 
 
 def simulate_session(rng: np.random.Generator, pop: Population, cells: np.ndarray,
@@ -863,7 +941,7 @@ _GZ = dict(compression="gzip", compression_opts=4)  # uint8 templates: shuffle d
 
 
 def _write_nwb(path: Path, c: ContainerSpec, st: str, cell_ids: np.ndarray, dff: np.ndarray,
-               tl: Timeline, templates: Mapping[str, np.ndarray] | None) -> None:
+               tl: Timeline, templates: Mapping[str, np.ndarray] | None, shown: Sequence[str]) -> None:
     import h5py
 
     eid = c.experiment_ids[st]
@@ -913,7 +991,7 @@ def _write_nwb(path: Path, c: ContainerSpec, st: str, cell_ids: np.ndarray, dff:
         ds(pipe + "ImageSegmentation/roi_ids", np.array([_s(f"roi_{i}") for i in range(n)]))
         f.require_group(pipe + "ImageSegmentation/imaging_plane_1")
         for name, (data, frames) in tl.tables.items():
-            if name not in SESSION_STIMULI[st]:
+            if name not in shown:
                 continue
             p = f"stimulus/presentation/{name}_stimulus/"
             ds(p + "data", np.asarray(data, np.int64))
@@ -967,7 +1045,7 @@ def _clean_stale(root: Path) -> None:
 
 def build_synthetic_cache(root: Path, preset: str = "default", seed: int = 0, progress: bool = True, *,
                           plant: Plant | None = None, overwrite: bool = False,
-                          depths: Sequence[int] | None = None) -> Path:
+                          depths: Sequence[int] | None = None, stimuli: Sequence[str] | None = None) -> Path:
     """Write a complete synthetic Brain Observatory cache under ``root`` and return ``root``.
 
     Parameters
@@ -992,10 +1070,15 @@ def build_synthetic_cache(root: Path, preset: str = "default", seed: int = 0, pr
         Containers of a depth the preset lacks get ``containers_per_new_depth`` per area;
         the containers of the other depths, and their data, are the same whatever
         depths are added (ids and random streams depend on the container alone).
+    stimuli:
+        Natural stimuli to show (default: :data:`BASE_STIMULI`, the original study's two);
+        any other movie of :data:`analysis.study.STIMULI` is appended to the sessions that
+        show it in the survey (:func:`extra_stimuli`), leaving the base stimuli's data
+        unchanged.
     """
     from tqdm.auto import tqdm
 
-    from . import stimuli
+    from . import stimuli as stimuli_mod
 
     config.validate_choice("preset", preset, tuple(PRESETS))
     pre = PRESETS[preset]
@@ -1006,6 +1089,9 @@ def build_synthetic_cache(root: Path, preset: str = "default", seed: int = 0, pr
         pre = dataclasses.replace(pre, depths=tuple(sorted({int(d) for d in depths})))
     if plant is not None:
         config.validate_choice("plant area", plant.area, config.AREAS)
+    for name in stimuli or ():
+        study.get_stimulus(name)
+    extras = extra_stimuli(stimuli or ())
     root = Path(root).expanduser().resolve()
     if root.exists() and any(root.iterdir()) and not overwrite:
         raise FileExistsError(
@@ -1018,7 +1104,7 @@ def build_synthetic_cache(root: Path, preset: str = "default", seed: int = 0, pr
     t0 = time.time()
     try:
         os.chmod(tmp, 0o755)
-        _build_into(tmp, pre, int(seed), progress, plant, tqdm, stimuli)
+        _build_into(tmp, pre, int(seed), progress, plant, tqdm, stimuli_mod, extras)
         if root.exists():
             trash = root.parent / f".{root.name}.old-{os.getpid()}"
             os.replace(root, trash)
@@ -1034,14 +1120,23 @@ def build_synthetic_cache(root: Path, preset: str = "default", seed: int = 0, pr
     return root
 
 
-def _templates(pre: Preset, stimuli) -> tuple[np.ndarray, np.ndarray]:
-    """Stand-in templates of a preset; reduced shapes are memoised in the work cache ("stimuli")."""
+def _templates(pre: Preset, stimuli, extras: Sequence[str] = ()) -> list[np.ndarray]:
+    """Stand-in templates of a preset: scenes, movie, then each extra movie (frames from its
+    :class:`~analysis.study.Stimulus` record, frame size the preset's movie's); reduced
+    shapes are memoised in the work cache ("stimuli")."""
+    from functools import partial
+
     from . import cache
 
     out = []
-    for kind, fn, shape in (("scenes", stimuli.scene_templates, pre.scenes_shape),
-                            ("movie", stimuli.movie_template, pre.movie_shape)):
-        parts = {"kind": kind, "shape": list(shape),
+    jobs = [("scenes", stimuli.scene_templates, pre.scenes_shape, {}),
+            ("movie", stimuli.movie_template, pre.movie_shape, {})]
+    for name in extras:
+        stim = study.get_stimulus(name)
+        jobs.append((name, partial(stimuli.movie_template, seed=stim.standin_seed),
+                     (stim.n_frames,) + tuple(pre.movie_shape[1:]), {"seed": stim.standin_seed}))
+    for kind, fn, shape, extra_parts in jobs:
+        parts = {"kind": kind, "shape": list(shape), **extra_parts,
                  "sources": [(r["package"], r["version"], r["path"]) for r in stimuli.SOURCES]}
         if np.prod(shape) > 20_000_000:  # full-size templates: recomputing (~5 s) beats a 300 MB entry
             arr = fn(shape)
@@ -1051,10 +1146,11 @@ def _templates(pre: Preset, stimuli) -> tuple[np.ndarray, np.ndarray]:
             except OSError:  # unwritable work cache: compute without memoising
                 arr = fn(shape)
         out.append(arr)
-    return out[0], out[1]
+    return out
 
 
-def _build_into(tmp: Path, pre: Preset, seed: int, progress: bool, plant: Plant | None, tqdm, stimuli) -> None:
+def _build_into(tmp: Path, pre: Preset, seed: int, progress: bool, plant: Plant | None, tqdm, stimuli,
+                extras: Sequence[str] = ()) -> None:
     from allensdk.core.brain_observatory_cache import BrainObservatoryCache
 
     # manifest.json exactly as AllenSDK writes it (constructing the cache writes it; no network)
@@ -1062,7 +1158,9 @@ def _build_into(tmp: Path, pre: Preset, seed: int, progress: bool, plant: Plant 
     (tmp / "ophys_experiment_data").mkdir()
     (tmp / "ophys_experiment_events").mkdir()
 
-    scenes, movie = _templates(pre, stimuli)
+    scenes, movie, *extra_tpl = _templates(pre, stimuli, extras)
+    extra_templates = dict(zip(extras, extra_tpl))
+    extra_feats = [stimulus_features(t, MOVIE_GRID, temporal=True) for t in extra_tpl]
     n_scenes, n_movie = scenes.shape[0], movie.shape[0]
     scene_feats = stimulus_features(scenes, SCENE_GRID, temporal=False)
     grey = np.full((1,) + scenes.shape[1:], 127, np.uint8)
@@ -1070,12 +1168,24 @@ def _build_into(tmp: Path, pre: Preset, seed: int, progress: bool, plant: Plant 
     movie_feats = stimulus_features(movie, MOVIE_GRID, temporal=True)
     planted: dict[str, np.ndarray] = {}
     if plant is not None:
-        for name, tpl in (("natural_scenes", scenes), ("natural_movie_one", movie)):
+        for name, tpl in ((_BASE_STATIC, scenes), (_BASE_MOVIE, movie)):
             f = plant.features_for(name, tpl)
             if f is not None:
                 planted[name] = f
 
     specs = _container_specs(pre)
+    # an extra movie's template goes into the file of the lowest experiment id showing it
+    # (what analysis.allen.template_experiment reads for a stimulus without a fixed one)
+    template_home: dict[int, dict[str, np.ndarray]] = {}
+    for name in extras:
+        ids = [c.experiment_ids[st] for c in specs if not c.failed for st in SESSION_TYPES
+               if name in session_stimuli(st, extras)]
+        template_home.setdefault(min(ids), {})[name] = extra_templates[name]
+    offset = {}  # first row of each extra movie in Population.extra (row 0 is grey)
+    row = 1
+    for name in extras:
+        offset[name] = row
+        row += study.get_stimulus(name).n_frames
     containers, experiments, cells_json = [], [], []
     bar = tqdm(total=3 * len(specs), desc="synthetic sessions", unit="session", disable=not progress)
     try:
@@ -1088,7 +1198,7 @@ def _build_into(tmp: Path, pre: Preset, seed: int, progress: bool, plant: Plant 
                                   planted if use_plant else None,
                                   plant.weight if use_plant else 1.0, plant.gain if use_plant else 1.0,
                                   plant.mode if use_plant else "standardize",
-                                  plant.response if use_plant else "model")
+                                  plant.response if use_plant else "model", extra_feats)
             containers.append(_container_record(c))
             for st in SESSION_TYPES:
                 eid = c.experiment_ids[st]
@@ -1097,10 +1207,22 @@ def _build_into(tmp: Path, pre: Preset, seed: int, progress: bool, plant: Plant 
                 cells = np.sort(rng_s.choice(pool, size=k, replace=False))
                 tl = _session_timeline(st, rng_s, n_scenes, n_movie, pre.spontaneous_s)
                 events, dff = simulate_session(rng_s, pop, cells, tl)
-                tpl = None
+                shown = session_stimuli(st, extras)
+                here = [n for n in extras if n in shown]
+                if here:  # extra movies: a segment after the base design, with its own stream
+                    tl_x = _extra_timeline([(n, study.get_stimulus(n).n_frames, study.get_stimulus(n).presentations)
+                                            for n in here])
+                    rows = np.concatenate([[0]] + [offset[n] + np.arange(study.get_stimulus(n).n_frames)
+                                                   for n in here])
+                    pop_x = dataclasses.replace(pop, responses=pop.extra[rows])
+                    ev_x, dff_x = simulate_session(_rng(seed, c.container_id, eid, EXTRA_STREAM), pop_x, cells, tl_x)
+                    events, dff = np.concatenate([events, ev_x], axis=1), np.concatenate([dff, dff_x], axis=1)
+                    tl = _append(tl, tl_x)
+                tpl = dict(template_home.get(eid, {}))
                 if eid == config.TEMPLATE_EXPERIMENT_ID:
-                    tpl = {"natural_scenes": scenes, "natural_movie_one": movie}
-                _write_nwb(tmp / "ophys_experiment_data" / f"{eid}.nwb", c, st, c.cell_ids[cells], dff, tl, tpl)
+                    tpl.update({_BASE_STATIC: scenes, _BASE_MOVIE: movie})
+                _write_nwb(tmp / "ophys_experiment_data" / f"{eid}.nwb", c, st, c.cell_ids[cells], dff, tl, tpl or None,
+                           shown)
                 _write_npz_deterministic(tmp / "ophys_experiment_events" / f"{eid}_events.npz", ev=events)
                 experiments.append(_experiment_record(c, st))
                 bar.update(1)
@@ -1127,6 +1249,7 @@ def _build_into(tmp: Path, pre: Preset, seed: int, progress: bool, plant: Plant 
             "generator_version": GENERATOR_VERSION,
             "preset": pre.name,
             "seed": seed,
+            "stimuli": list(BASE_STIMULI) + list(extras),
             "parameters": {
                 "areas": list(pre.areas), "depths": list(pre.depths),
                 "containers": {f"{a}_{d}": n for (a, d), n in pre.containers.items()},
@@ -1156,26 +1279,32 @@ def cache_description(root: Path) -> dict:
         return {}
     prov = json.loads(path.read_text())
     return {"preset": prov.get("preset"), "seed": prov.get("seed"),
-            "depths": tuple(int(d) for d in prov.get("parameters", {}).get("depths", ()))}
+            "depths": tuple(int(d) for d in prov.get("parameters", {}).get("depths", ())),
+            "stimuli": tuple(prov.get("stimuli", BASE_STIMULI))}
 
 
 def ensure_synthetic_cache(root: Path, depths: Sequence[int] = (), preset: str = "default", seed: int = 0,
-                           progress: bool = True) -> Path:
-    """Make sure ``root`` holds a synthetic cache covering ``depths``; build or extend it if not.
+                           progress: bool = True, stimuli: Sequence[str] = ()) -> Path:
+    """Make sure ``root`` holds a synthetic cache covering ``depths`` and ``stimuli``; build or extend it if not.
 
-    An existing cache is kept when it already has every requested depth. Otherwise it is
-    rebuilt with its own preset and seed over the union of its depths and the requested
-    ones; the data of the depths it had are unchanged (see :func:`build_synthetic_cache`).
+    An existing cache is kept when it already has every requested depth and stimulus.
+    Otherwise it is rebuilt with its own preset and seed over the union of what it had and
+    what is requested; the data it had are unchanged (see :func:`build_synthetic_cache`).
     """
     have = cache_description(root)
-    if have and set(int(d) for d in depths) <= set(have["depths"]):
+    want_d, want_s = {int(d) for d in depths}, set(stimuli)
+    if have and want_d <= set(have["depths"]) and want_s <= set(have["stimuli"]):
         return Path(root)
     if have:
         preset, seed = have["preset"] or preset, int(have["seed"] if have["seed"] is not None else seed)
-        wanted = sorted(set(have["depths"]) | {int(d) for d in depths})
+        wanted = sorted(set(have["depths"]) | want_d)
+        shown = set(have["stimuli"]) | want_s
     else:
-        wanted = sorted(set(PRESETS[preset].depths) | {int(d) for d in depths})
+        wanted = sorted(set(PRESETS[preset].depths) | want_d)
+        shown = set(BASE_STIMULI) | want_s
+    names = [s for s in study.STIMULUS_NAMES if s in shown]
     if progress:
-        print(f"building the synthetic Brain Observatory ({preset}, depths {wanted}) in {root} ...")
+        print(f"building the synthetic Brain Observatory ({preset}, depths {wanted}, stimuli {', '.join(names)}) "
+              f"in {root} ...")
     return build_synthetic_cache(root, preset=preset, seed=seed, progress=progress, overwrite=True,
-                                 depths=wanted)
+                                 depths=wanted, stimuli=names)

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from analysis import config
+from analysis import config, tables
 
 SEEDS = (1, 2, 3, 4, 5)
 
@@ -131,11 +131,11 @@ def write_results(stimulus: str = "natural_scenes", depth: int = 175,
                   source: str = "synthetic", seed: int = 0, protocol: str = "original",
                   with_ci: bool = False, tests: bool = False, significant_areas=(),
                   significant_layers=None, rat_boost=None) -> Path:
-    """Write ``config.results_path(source, stimulus, depth, protocol=protocol)`` and its ``.json``
+    """Write ``tables.results_path(source, stimulus, depth, protocol=protocol)`` and its ``.json``
     under ``$RSA_RESULTS``; with ``tests`` also the tests table (:func:`fabricate_tests`)."""
     table = fabricate_table(stimulus, depth, source, seed, protocol=protocol, with_ci=with_ci,
                             rat_boost=rat_boost)
-    path = config.results_path(source, stimulus, depth, protocol=protocol)
+    path = tables.results_path(source, stimulus, depth, protocol=protocol)
     path.parent.mkdir(parents=True, exist_ok=True)
     table.to_csv(path, index=False)
     prov = fabricate_provenance(table)
@@ -150,7 +150,7 @@ def write_tests(table: pd.DataFrame, significant_areas=(), significant_layers=No
     """Write the tests table of ``table`` (:func:`fabricate_tests`) where the pipeline would."""
     t = fabricate_tests(table, significant_areas, significant_layers)
     first = table.iloc[0]
-    path = config.results_path(str(first["source"]), str(first["stimulus"]), int(first["depth"]),
+    path = tables.results_path(str(first["source"]), str(first["stimulus"]), int(first["depth"]),
                                protocol=str(first.get("protocol", "original")), kind="tests")
     path.parent.mkdir(parents=True, exist_ok=True)
     t.to_csv(path, index=False)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import yaml
 
-from analysis import cache, config
+from analysis import cache, config, tables
 
 
 @pytest.fixture()
@@ -76,7 +76,7 @@ def test_paths_follow_environment(tmp_path, monkeypatch):
     monkeypatch.setenv("RSA_DATA", str(tmp_path / "d"))
     monkeypatch.setenv("RSA_RESULTS", str(tmp_path / "r"))
     assert config.manifest_path("synthetic") == tmp_path / "d" / "synthetic" / "manifest.json"
-    assert config.results_path("allen", "natural_scenes", 175) == tmp_path / "r" / "allen" / "natural_scenes_175.csv"
+    assert tables.results_path("allen", "natural_scenes", 175) == tmp_path / "r" / "allen" / "natural_scenes_175.csv"
     monkeypatch.setenv("RSA_CHECKPOINTS", str(tmp_path / "c"))
     assert config.checkpoint_search_dirs()[0] == tmp_path / "c"
 

@@ -227,13 +227,20 @@ def test_protocols_describe_the_fixes():
 
 
 def test_subject_tensors_count_each_cell_once(small_boc):
-    subj = protocols.subject_tensors(small_boc, "natural_movie_one", "VISp", 175, protocols.CORRECTED)
+    from analysis import brain, study
+
+    movie = study.get_stimulus("natural_movie_one")
+    kw = dict(cre_line=study.CRE_LINE, movie_bin=15, seed=0)
+    s = brain.subject_tensors(small_boc, movie, "VISp", 175, protocols.CORRECTED, **kw)
+    subj = dict(zip(s.container_ids, s.cells))
     assert len(subj) == 2  # two containers of VISp in the small preset
-    orig = protocols.subject_tensors(small_boc, "natural_movie_one", "VISp", 175, protocols.ORIGINAL)
+    o = brain.subject_tensors(small_boc, movie, "VISp", 175, protocols.ORIGINAL, **kw)
+    orig = dict(zip(o.container_ids, o.cells))
     for cid, m in subj.items():
         assert np.unique(m.cell_specimen_ids).size == m.cell_specimen_ids.size
         assert m.responses.shape[:2] == (10, 60)
         assert (m.n_sessions >= 1).all() and (m.n_sessions <= 3).all() and (m.n_sessions > 1).any()
         assert orig[cid].responses.shape[2] == m.n_sessions.sum()  # original: one column per sighting
-    pooled = protocols.pool_subjects(subj)
+    pooled = brain.pool_subjects("VISp", s)
     assert pooled.responses.shape[2] == sum(m.responses.shape[2] for m in subj.values())
+    assert [int(np.sum(pooled.groups == i)) for i in range(2)] == [m.responses.shape[2] for m in subj.values()]

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis import config, pipeline
+from analysis import config, pipeline, tables
 from analysis.cli import main
 
 CKPTS = ("rat1", "ts1")
@@ -36,7 +36,7 @@ def test_table_has_one_row_per_area_checkpoint_layer(movie_run):
     path, (csv, _) = movie_run
     assert path.name == "natural_movie_one_175.csv" and path.parent.name == "synthetic"
     t = pd.read_csv(path, keep_default_na=False)
-    assert list(t.columns) == list(pipeline.COLUMNS)
+    assert list(t.columns) == list(tables.COLUMNS)
     assert len(t) == len(config.AREAS) * (2 + len(CKPTS) * len(config.LAYERS))
     for area, g in t.groupby("area"):
         assert (g.row_type == "noise_ceiling").sum() == 1 and (g.row_type == "baseline").sum() == 1
@@ -114,7 +114,7 @@ def test_depth_without_experiments_lists_existing_depths(small_cache):
     # the depths that exist, and no table is written.
     with pytest.raises(ValueError, match=r"depth 375 um; depths with data for this cre line and area: 175"):
         pipeline.run(pipeline.RunConfig("natural_scenes", 375, checkpoint_names=("rat1",)), progress=False)
-    assert not config.results_path("synthetic", "natural_scenes", 375).exists()
+    assert not tables.results_path("synthetic", "natural_scenes", 375).exists()
 
 
 class _no_raise:

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis import book, compare, config, pipeline, stats
+from analysis import book, compare, config, pipeline, protocols, stats, tables
 from analysis.cli import main
 
 CKPTS = ("rat1", "ts1")
@@ -46,7 +46,7 @@ def runs(small_cache, tmp_path_factory):
     base = tmp_path_factory.mktemp("protocols")
     mp.setenv("RSA_RESULTS", str(base / "results"))
     out = {}
-    for protocol in pipeline.PROTOCOLS:
+    for protocol in tuple(protocols.PROTOCOLS):
         cfg = movie_cfg(protocol=protocol)
         path = pipeline.run(cfg, progress=False)
         _, tests, prov = pipeline.output_paths(cfg)
@@ -67,7 +67,7 @@ def test_the_two_protocols_write_different_files(runs):
     assert corr["tests"].name == "natural_movie_one_175_corrected_tests.csv"
     assert len({orig["path"], corr["path"], orig["tests"], corr["tests"]}) == 4
     for r, protocol in ((orig, "original"), (corr, "corrected")):
-        assert list(r["table"].columns) == list(pipeline.COLUMNS)
+        assert list(r["table"].columns) == list(tables.COLUMNS)
         assert (r["table"].protocol == protocol).all() and (r["tests_table"].protocol == protocol).all()
     # different protocols, different numbers (other cells, windows, clips and brain RDMs)
     key = ["area", "checkpoint", "layer"]
@@ -117,9 +117,9 @@ def test_original_table_keeps_its_rows_and_gains_intervals(runs):
 
 
 def test_tests_table_columns_and_p_values(runs, monkeypatch):
-    for protocol in pipeline.PROTOCOLS:
+    for protocol in tuple(protocols.PROTOCOLS):
         tests = runs[protocol]["tests_table"]
-        assert list(tests.columns) == list(pipeline.TEST_COLUMNS)
+        assert list(tests.columns) == list(tables.TEST_COLUMNS)
         assert len(tests) == len(config.AREAS) * (len(config.LAYERS) + 1)
         assert set(tests.test) == {"layer", "best_layer"}
         assert tests.p.between(0, 1).all() and (tests.p > 0).all()
@@ -175,7 +175,7 @@ def test_local_workers_give_identical_corrected_tables(runs, tmp_path, monkeypat
         cold_brain_cache(tmp_path / label, monkeypatch)
         res = pipeline.compute_tables(cfg, progress=False, jobs=jobs)
         res.provenance.pop("git_commit")
-        out[label] = (pipeline.to_table(res.table.to_dict("records")).to_csv(index=False, float_format="%.12g"),
+        out[label] = (tables.to_table(res.table.to_dict("records")).to_csv(index=False, float_format="%.12g"),
                       res.provenance)
     assert out["jobs"] == out["serial"]
 
@@ -199,9 +199,9 @@ def test_bad_protocol_or_n_boot_gets_a_clear_message(argv, message, capsys):
 def test_cli_defaults_are_the_pipeline_defaults():
     from analysis import cli
 
-    assert cli.PROTOCOLS == pipeline.PROTOCOLS and cli.N_BOOT == pipeline.N_BOOT
+    assert cli.PROTOCOLS == tuple(protocols.PROTOCOLS) and cli.N_BOOT == pipeline.N_BOOT
     args = cli.build_parser().parse_args(["paper"])
-    assert args.protocols == list(pipeline.PROTOCOLS) and args.n_boot is None  # the pipeline's default
+    assert args.protocols == list(protocols.DEFAULT_PROTOCOLS) and args.n_boot is None  # the pipeline's default
     args = cli.build_parser().parse_args(["results", "--protocol", "corrected"])  # abbreviation of --protocols
     assert args.protocols == ["corrected"]
 

@@ -50,8 +50,8 @@ def test_scene_missing_presentations():
     table = scene_table([0, 1, 0])
     events = np.ones((3, 40))
     with pytest.raises(ValueError, match="image 1 has 1 presentations, fewer than the 2"):
-        responses.scene_responses(events, table, n_images=2, n_trials=2)
-    out = responses.scene_responses(events, table, n_images=2, n_trials=2, missing="nan")
+        responses.scene_responses(events, table, window=15, n_images=2, n_trials=2)
+    out = responses.scene_responses(events, table, window=15, n_images=2, n_trials=2, missing="nan")
     assert np.isnan(out[1, 1]).all() and not np.isnan(out[:, 0]).any()
 
 
@@ -59,7 +59,7 @@ def test_nan_events_are_refused():
     events = np.ones((2, 20))
     events[1, 3] = np.nan
     with pytest.raises(ValueError, match="1 non-finite values in 1 cells"):
-        responses.scene_responses(events, scene_table([0]), n_images=1, n_trials=1)
+        responses.scene_responses(events, scene_table([0]), window=15, n_images=1, n_trials=1)
 
 
 def movie_table(n_frames: int, n_repeats: int, start0: int = 5) -> pd.DataFrame:
@@ -91,10 +91,36 @@ def test_movie_binning_means_blocks():
 def test_movie_responses_default_shape():
     table = movie_table(900, 10)
     events = np.random.default_rng(0).random((4, 10_000))
-    out = responses.movie_responses(events, table)
+    out = responses.movie_responses(events, table, movie_bin=15, n_frames=900, n_repeats=10)
     assert out.shape == (10, 60, 4)
-    frames = responses.movie_frame_responses(events, table)
+    frames = responses.movie_frame_responses(events, table, n_frames=900, n_repeats=10)
     np.testing.assert_allclose(out[:, 1], frames[:, 15:30].mean(axis=1))
+
+
+def test_session_tensor_reads_counts_from_the_stimulus_and_settings_from_the_protocol():
+    """One function for every stimulus and protocol: counts from the Stimulus record,
+    window/latency/missing from the Protocol (a 10-frame window sums 10 frames)."""
+    import dataclasses
+
+    from analysis import protocols, study
+
+    scenes, movie = study.get_stimulus("natural_scenes"), study.get_stimulus("natural_movie_three")
+    rng = np.random.default_rng(1)
+    events = rng.random((3, 200_000))
+    starts = np.arange(118 * 50) * 8
+    table = pd.DataFrame({"frame": np.tile(np.arange(118), 50), "start": starts, "end": starts + 7})
+    w10 = dataclasses.replace(protocols.ORIGINAL, name="w10", scene_window=10)
+    r15 = responses.session_tensor(events, table, scenes, protocols.ORIGINAL)
+    r10 = responses.session_tensor(events, table, scenes, w10)
+    assert r15.shape == r10.shape == (50, 118, 3)
+    s0 = int(table.start.iloc[0])
+    np.testing.assert_allclose(r10[0, 0], events[:, s0:s0 + 10].sum(axis=1))
+    np.testing.assert_allclose(r15[0, 0], events[:, s0:s0 + 15].sum(axis=1))
+    mt = movie_table(3600, 5)
+    out = responses.session_tensor(events, mt, movie, protocols.CORRECTED)  # latency 3 frames
+    assert out.shape == (5, 3600, 3)
+    row = mt.iloc[7]
+    np.testing.assert_array_equal(out[int(row["repeat"]), int(row["frame"])], events[:, int(row["start"]) + 3])
 
 
 def test_movie_missing_frame():
