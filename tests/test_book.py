@@ -110,6 +110,7 @@ def test_make_chapters_refuses_bad_grid_before_running(tmp_path):
     assert not (tmp_path / bookbuild.PROFILE_FILE).exists()
 
 
+@pytest.mark.slow  # uses the built book (minutes)
 def test_the_template_refuses_invalid_papermill_parameters(built, tmp_path, monkeypatch):
     import papermill as pm
 
@@ -126,6 +127,7 @@ def test_the_template_refuses_invalid_papermill_parameters(built, tmp_path, monk
 # chapter list follows the grid
 
 
+@pytest.mark.slow  # uses the built book (minutes)
 def test_chapter_list_follows_the_grid(built):
     root = built["root"]
     cfg = bookbuild.load_book_config(root)
@@ -141,6 +143,7 @@ def test_chapter_list_follows_the_grid(built):
 # the rendered book
 
 
+@pytest.mark.slow  # uses the built book (minutes)
 def test_pages_exist_with_navigation(built):
     pages = _html(built)
     assert {"index.html", "background.html", "methods.html", "natural_scenes_175.html",
@@ -149,6 +152,7 @@ def test_pages_exist_with_navigation(built):
         assert 'href="natural_scenes_175.html"' in text, name
 
 
+@pytest.mark.slow  # uses the built book (minutes)
 def test_figures_are_interactive_in_html_and_static_in_pdf(built):
     pages = _html(built)
     res = pages["natural_scenes_175.html"]
@@ -161,6 +165,7 @@ def test_figures_are_interactive_in_html_and_static_in_pdf(built):
     assert len(re.findall(rb"/Subtype\s*/Image", pdf)) >= 4  # 2 result + 2 summary figures
 
 
+@pytest.mark.slow  # uses the built book (minutes)
 def test_no_page_references_external_resources(built):
     bad = re.compile(r"<(script|link|img|iframe)\b[^>]*\b(src|href)\s*=\s*[\"']?(https?:)?//", re.I)
     for name, text in _html(built).items():
@@ -168,6 +173,7 @@ def test_no_page_references_external_resources(built):
         assert "cdn." not in text.lower() and "mathjax" not in text.lower(), name
 
 
+@pytest.mark.slow  # uses the built book (minutes)
 def test_citations_and_cross_references_resolved(built):
     pages = _html(built)
     for name, text in pages.items():
@@ -180,6 +186,7 @@ def test_citations_and_cross_references_resolved(built):
     assert 'href="conclusion.html#sec-conclusion"' in pages["index.html"]
 
 
+@pytest.mark.slow  # uses the built book (minutes)
 def test_pdf_text_has_chapters_banner_and_resolved_citations(built):
     text = _pdf_text(built["pdf"])
     for title in ("Preface", "Background", "Methods", "Natural Scenes, 175 µm", "Robustness", "Conclusion",
@@ -192,6 +199,7 @@ def test_pdf_text_has_chapters_banner_and_resolved_citations(built):
     assert "Kriegeskorte et al. 2008" in flat
 
 
+@pytest.mark.slow  # uses the built book (minutes)
 def test_synthetic_banner_and_computed_text(built):
     res = _html(built)["natural_scenes_175.html"]
     assert "nothing here is a finding about mice" in res
@@ -200,6 +208,7 @@ def test_synthetic_banner_and_computed_text(built):
     assert "These results come from synthetic data: nothing here is a finding about mice." in conclusion
 
 
+@pytest.mark.slow  # uses the built book (minutes)
 def test_robustness_chapter(built):
     pages = _html(built)
     rob = pages["robustness.html"]
@@ -255,6 +264,7 @@ def test_book_helpers_tolerate_old_tables_and_show_tests(isolated_env):
 # caching and errors (these tests change the sources; they run last)
 
 
+@pytest.mark.slow  # uses the built book (minutes)
 def test_rebuild_with_nothing_changed_executes_nothing(built):
     root, logs = built["root"], []
     t0 = time.time()
@@ -264,6 +274,7 @@ def test_rebuild_with_nothing_changed_executes_nothing(built):
     assert time.time() - t0 < 0.5 * built["build_seconds"] + 5
 
 
+@pytest.mark.slow  # uses the built book (minutes)
 def test_changing_one_chapter_re_executes_only_that_chapter(built):
     root, logs = built["root"], []
     methods = root / "chapters/methods.qmd"
@@ -275,6 +286,7 @@ def test_changing_one_chapter_re_executes_only_that_chapter(built):
     assert "One more sentence." in (root / "_book/methods.html").read_text()
 
 
+@pytest.mark.slow  # uses the built book (minutes)
 def test_changed_result_table_re_executes_its_readers(built):
     root, logs = built["root"], []
     path = config.results_path("synthetic", "natural_scenes", 175)
@@ -286,6 +298,7 @@ def test_changed_result_table_re_executes_its_readers(built):
     assert "background.qmd" not in executed
 
 
+@pytest.mark.slow  # uses the built book (minutes)
 def test_optional_table_appearing_re_executes_only_its_reader(built):
     root, logs = built["root"], []
     write_ground_truth("synthetic")  # was absent at the first build
@@ -296,6 +309,7 @@ def test_optional_table_appearing_re_executes_only_its_reader(built):
     assert "planted areas the pipeline recovered the planted layer" in (root / "_book/robustness.html").read_text()
 
 
+@pytest.mark.slow  # uses the built book (minutes)
 def test_failing_cell_stops_the_build_naming_chapter_and_cell(built):
     root = built["root"]
     bg = root / "chapters/background.qmd"
