@@ -1,6 +1,7 @@
 # One entry point for users and CI. Every target creates the environment it needs.
 #   make paper    render the whole book (HTML + PDF) into _book/   [SOURCE, STIMULI, DEPTHS, PROTOCOLS, N_BOOT]
 #   make test     run the test suite
+#   make test-fast  the test suite without the slow end-to-end tests (-m "not slow")
 #   make results  compute the result tables of the configured grid (both protocols)
 #   make ground-truth  plant a known layer in synthetic data, check that it is recovered
 #   make synth    build the embedded synthetic Brain Observatory
@@ -18,7 +19,7 @@ PYTEST_ARGS ?=
 
 STAMP := $(VENV)/.installed
 
-.PHONY: env test synth results ground-truth paper bench clean clean-all
+.PHONY: env test test-fast synth results ground-truth paper bench clean clean-all
 
 env: $(STAMP)
 
@@ -33,6 +34,9 @@ $(STAMP): requirements.lock pyproject.toml
 
 test: $(STAMP)
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+test-fast: $(STAMP)
+	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
 
 synth: $(STAMP)
 	$(PY) -m analysis synth

@@ -10,6 +10,8 @@ Commands
                  ``results/<source>/ground_truth.csv``
 ``paper``        results of the grid under both protocols, the ground truth, then the
                  book (HTML + PDF) into ``_book/``
+``book``         the book alone from existing result tables: ``chapters`` (execute the
+                 result chapters only), ``render`` (Quarto or offline) or ``offline``
 ``checkpoints``  locate and verify the ten network checkpoints
 ``paths``        print where data, checkpoints, caches and results live
 
@@ -38,6 +40,7 @@ examples:
   python -m analysis results --stimuli natural_scenes natural_movie_one --depths 175 275 375
   python -m analysis results --protocols original corrected
   python -m analysis ground-truth
+  python -m analysis book offline --stimuli natural_scenes --depths 175
   python -m analysis run --stimulus natural_movie_one --depth 175 --movie-bin 1 --jobs 2
   python -m analysis run --stimulus natural_scenes --depth 175 --dask tcp://scheduler:8786
 
@@ -169,6 +172,17 @@ def build_parser() -> argparse.ArgumentParser:
                    help="use the offline renderer (pandoc + Typst) even when quarto is installed")
     _add_run_options(p)
 
+    p = sub.add_parser("book", help="build the book from existing result tables (no pipeline run)")
+    p.add_argument("action", choices=("chapters", "render", "offline"), nargs="?", default="render",
+                   help="chapters: execute the result chapters only; render: chapters + quarto (or the "
+                        "offline renderer without quarto); offline: chapters + offline renderer")
+    p.add_argument("--source", default="synthetic", choices=config.SOURCES)
+    p.add_argument("--stimuli", nargs="+", default=list(config.STIMULI), metavar="STIMULUS")
+    p.add_argument("--depths", nargs="+", type=_positive_int, default=list(config.DEPTHS), metavar="DEPTH")
+    p.add_argument("--cre-line", default=config.CRE_LINE)
+    p.add_argument("--seed", type=int, default=config.SEED)
+    p.add_argument("--root", default=None, help="book root (default: the project)")
+
     p = sub.add_parser("checkpoints", help="locate and verify the network checkpoints")
     p.add_argument("--download", action="store_true", default=os.environ.get("RSA_DOWNLOAD") == "1")
 
@@ -251,17 +265,29 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _cmd_ground_truth(args.source, args.seed, N_BOOT if args.n_boot is None else args.n_boot,
                                      args.force)
         if args.command == "paper":
-            from . import book
+            from . import bookbuild, report
 
             grid = [(s, d) for s in args.stimuli for d in args.depths]
-            book.validate_grid(grid)
+            report.book_spec(grid, args.source, args.cre_line, args.seed, require_results=False)
             _cmd_run(args, grid)
             if args.n_boot is None or args.n_boot:
                 _cmd_ground_truth(args.source, args.seed, N_BOOT if args.n_boot is None else args.n_boot)
             else:
                 print("--n-boot 0: no inference, so no ground-truth check (it needs bootstrap draws)")
-            res = book.render(grid, args.source, args.cre_line, args.seed, offline=args.offline or None)
+            res = bookbuild.render(**report.book_spec(grid, args.source, args.cre_line, args.seed),
+                                   offline=args.offline or None)
             print(f"wrote the book to {config.PROJECT_ROOT / '_book'} ({len(res['pages'])} pages; PDF {res['pdf']})")
+            return 0
+        if args.command == "book":
+            from . import bookbuild, report
+
+            spec = report.book_spec([(s, d) for s in args.stimuli for d in args.depths], args.source,
+                                    args.cre_line, args.seed)
+            if args.action == "chapters":
+                bookbuild.make_chapters(**spec, root=args.root)
+                return 0
+            res = bookbuild.render(**spec, root=args.root, offline=args.action == "offline" or None)
+            print(f"pages: {len(res['pages'])}; pdf: {res['pdf']}")
             return 0
         if args.command == "checkpoints":
             from . import checkpoints

@@ -36,7 +36,7 @@ scenes; the ``planted`` preset: 4 containers of 120 cells) is built once under
 ``$RSA_DATA/planted/<settings hash>/``; every layer of :data:`CANDIDATES` (a rat- and a
 treeshrew-trained network, 30 layers) is scored and
 ``results/<source>/ground_truth.csv`` written (columns of
-:data:`analysis.book.GROUND_TRUTH_COLUMNS` plus ``best_checkpoint, best_share, margin,
+:data:`analysis.tables.GROUND_TRUTH_COLUMNS` plus ``best_checkpoint, best_share, margin,
 reaches_ceiling, stimulus, depth, n_subjects, n_cells, n_boot``), with a JSON beside it
 holding the settings; an up-to-date table is not recomputed.
 """
@@ -247,7 +247,7 @@ PLANT: dict[str, Any] = {
 }
 #: Networks whose every layer competes with the planted one.
 CANDIDATES: tuple[str, ...] = ("rat1", "ts1")
-#: Columns of ``ground_truth.csv`` beyond the book's (:data:`analysis.book.GROUND_TRUTH_COLUMNS`).
+#: Columns of ``ground_truth.csv`` beyond the book's (:data:`analysis.tables.GROUND_TRUTH_COLUMNS`).
 EXTRA_COLUMNS: tuple[str, ...] = ("best_checkpoint", "best_share", "margin", "reaches_ceiling", "stimulus",
                                   "depth", "n_subjects", "n_cells", "n_boot")
 
@@ -305,7 +305,7 @@ def write_ground_truth(source: str = "synthetic", *, seed: int = config.SEED, n_
     (at least 20: "best in >= 95 % of the draws" needs draws). Skips the work when the
     table exists with the same settings (``force`` recomputes). Written atomically.
     """
-    from . import allen, book, checkpoints, fileio
+    from . import allen, checkpoints, fileio, tables
 
     config.validate_choice("source", source, config.SOURCES)
     plant = dict(PLANT if plant is None else plant)
@@ -316,7 +316,7 @@ def write_ground_truth(source: str = "synthetic", *, seed: int = config.SEED, n_
         raise ValueError(f"the ground-truth check needs at least 20 bootstrap draws (its criterion is the share "
                          f"of draws in which the planted layer is best); got n_boot={n_boot}")
     n_boot = int(n_boot)
-    path = book.ground_truth_path(source)
+    path = tables.ground_truth_path(source)
     settings = {"plant": plant, "candidates": list(candidates), "seed": int(seed), "n_boot": n_boot,
                 "n_splits": int(n_splits), "protocol": CORRECTED.as_dict(),
                 "checkpoints": {c: checkpoints.get_entry(c).sha256 for c in candidates}}
@@ -335,7 +335,7 @@ def write_ground_truth(source: str = "synthetic", *, seed: int = config.SEED, n_
     rec = recover(boc, plant["stimulus"], plant["area"], int(plant["depth"]), list(candidates), seed=seed,
                   n_boot=n_boot, n_splits=n_splits)
     table = pd.DataFrame([ground_truth_row(rec, plant, n_boot)],
-                         columns=list(book.GROUND_TRUTH_COLUMNS) + list(EXTRA_COLUMNS))
+                         columns=list(tables.GROUND_TRUTH_COLUMNS) + list(EXTRA_COLUMNS))
     fileio.write_text_atomic(meta, json.dumps({"key": key, "settings": settings, "planted_data": str(root)},
                                               indent=2, sort_keys=True) + "\n")
     fileio.write_atomic(path, lambda p: table.to_csv(p, index=False, float_format="%.12g"))

@@ -6,8 +6,16 @@ The one module that knows what the pipeline writes and where:
   :data:`COLUMNS`; one row per area x checkpoint x layer, a pixel-baseline row and the
   ceiling rows per area), with its provenance JSON beside it;
 * the tests table ``..._tests.csv`` (columns :data:`TEST_COLUMNS`);
-* the ground-truth table ``results/<source>/ground_truth.csv`` (columns
-  :data:`GROUND_TRUTH_COLUMNS`).
+* the ground-truth table ``results/<source>/ground_truth.csv`` (:func:`ground_truth_path`;
+  columns :data:`GROUND_TRUTH_COLUMNS` plus ``analysis.ground_truth.EXTRA_COLUMNS``).
+
+Scores table: ``row_type`` is ``"model"``, ``"baseline"`` (the pixel layer),
+``"noise_ceiling"`` or, under protocols with Nili bounds, ``"nili_lower"``/``"nili_upper"``;
+``ci_low``/``ci_high`` are the 95 % bootstrap interval of the score (NaN without
+inference). Tests table: one row per area x test, ``test`` ``"layer"`` or
+``"best_layer"``, ``difference`` = rat - treeshrew, BH-FDR-corrected ``p_fdr``. The
+book's loading (:mod:`analysis.report.results`) is tolerant: a table without interval
+columns or without a tests table renders without intervals or significance marks.
 
 The default protocol (the first of :data:`analysis.protocols.PROTOCOLS`) keeps the bare
 file name; every other protocol adds ``_<name>``.
@@ -38,6 +46,11 @@ ROW_TYPES: tuple[str, ...] = ("noise_ceiling", "nili_lower", "nili_upper", "base
 TEST_COLUMNS: tuple[str, ...] = (
     "area", "test", "layer", "layer_a", "layer_b", "mean_a", "mean_b", "difference", "ci_low",
     "ci_high", "p", "p_seeds", "p_fdr", "significant", "stimulus", "depth", "protocol", "source",
+)
+#: Columns of the ground-truth recovery table (written beside the result tables).
+GROUND_TRUTH_COLUMNS: tuple[str, ...] = (
+    "area", "planted_checkpoint", "planted_layer", "best_layer", "score", "ci_low", "ci_high",
+    "ceiling_low", "ceiling_high", "recovered",
 )
 #: Table kinds of one run.
 KINDS: tuple[str, ...] = ("scores", "tests")
@@ -74,6 +87,12 @@ def run_paths(source: str, stimulus: str, depth: int, protocol: str) -> tuple[Pa
     """``(scores CSV, tests CSV, provenance JSON)`` of one run."""
     scores = results_path(source, stimulus, depth, protocol=protocol)
     return scores, results_path(source, stimulus, depth, protocol=protocol, kind="tests"), scores.with_suffix(".json")
+
+
+def ground_truth_path(source: str) -> Path:
+    """``results/<source>/ground_truth.csv`` (the recovery table of the ground-truth check)."""
+    study.validate_choice("source", source, study.SOURCES)
+    return config.results_root() / source / "ground_truth.csv"
 
 
 def to_table(rows: list[dict[str, Any]]) -> pd.DataFrame:

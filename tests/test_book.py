@@ -1,4 +1,5 @@
-"""The book machinery: parameters, result chapters, offline render (HTML + Typst PDF), caching.
+"""The book build (analysis.bookbuild) and its content (analysis.report): parameters, result
+chapters, offline render (HTML + Typst PDF), caching.
 
 Builds a small book (one stimulus x depth, fabricated results) in a temporary
 copy of the book sources. The PDF is opened and its text read with pypdf.
@@ -15,7 +16,7 @@ from pathlib import Path
 import pytest
 from pypdf import PdfReader
 
-from analysis import book, config, pipeline
+from analysis import bookbuild, config, pipeline, report
 from fabricate_results import fabricate_table, write_ground_truth, write_results, write_tests
 
 SOURCES = ["_quarto.yml", "index.qmd", "references.qmd", "references.bib", "chapters"]
@@ -50,8 +51,10 @@ def built(tmp_path_factory, small_cache):
                   significant_areas=("VISp",))
     logs: list[str] = []
     t0 = time.time()
-    book.make_chapters(GRID, "synthetic", root=root, log=logs.append)
-    res = book.render_offline(root, log=logs.append)
+    spec = report.book_spec(GRID, "synthetic")
+    bookbuild.make_chapters(**spec, root=root, log=logs.append)
+    res = bookbuild.render_offline(root, code=spec["code"], log=logs.append)
+    res["spec"] = spec
     res["build_seconds"] = time.time() - t0
     res["root"] = root
     res["logs"] = logs
@@ -86,24 +89,35 @@ def test_invalid_parameters_are_refused_with_the_valid_values(kwargs, message):
     params = dict(stimulus="natural_scenes", depth=175, source="synthetic", cre_line=config.CRE_LINE, seed=42)
     params.update(kwargs)
     with pytest.raises(ValueError, match=re.escape(message)):
-        book.validate_parameters(**params)
+        report.validate_parameters(**params)
 
 
 def test_make_chapters_refuses_bad_grid_before_running(tmp_path):
     with pytest.raises(ValueError, match="unknown stimulus 'natural_movie_two'"):
-        book.make_chapters([("natural_movie_two", 175)], root=tmp_path)
+        report.book_spec([("natural_movie_two", 175)])
     with pytest.raises(ValueError, match="depth must be a positive integer"):
-        book.make_chapters([("natural_scenes", 0)], root=tmp_path)
-    assert not (tmp_path / book.PROFILE_FILE).exists()
+        report.book_spec([("natural_scenes", 0)])
+    with pytest.raises(FileNotFoundError, match="run the pipeline for it first"):
+        report.book_spec([("natural_scenes", 375)])
+    # the build checks the grid itself too, against the labels it is given
+    labels = {"natural_scenes": "Natural Scenes"}
+    with pytest.raises(ValueError, match="unknown stimulus 'natural_movie_two'"):
+        bookbuild.make_chapters([("natural_movie_two", 175)], "synthetic", labels, root=tmp_path)
+    with pytest.raises(ValueError, match="depth must be a positive integer"):
+        bookbuild.make_chapters([("natural_scenes", 0)], "synthetic", labels, root=tmp_path)
+    with pytest.raises(ValueError, match="twice"):
+        bookbuild.make_chapters([("natural_scenes", 175)] * 2, "synthetic", labels, root=tmp_path)
+    assert not (tmp_path / bookbuild.PROFILE_FILE).exists()
 
 
+@pytest.mark.slow  # uses the built book (minutes)
 def test_the_template_refuses_invalid_papermill_parameters(built, tmp_path, monkeypatch):
     import papermill as pm
 
     monkeypatch.setenv("PYTHONPATH", str(config.PROJECT_ROOT))  # the kernel imports analysis
 
     with pytest.raises(pm.PapermillExecutionError) as err:
-        pm.execute_notebook(str(built["root"] / book.TEMPLATE), str(tmp_path / "out.ipynb"),
+        pm.execute_notebook(str(built["root"] / bookbuild.TEMPLATE), str(tmp_path / "out.ipynb"),
                             parameters=dict(stimulus="natural_scenes", depth=-1), kernel_name="python3",
                             progress_bar=False, cwd=str(tmp_path))
     assert "depth must be a positive integer" in str(err.value)
@@ -113,12 +127,13 @@ def test_the_template_refuses_invalid_papermill_parameters(built, tmp_path, monk
 # chapter list follows the grid
 
 
+@pytest.mark.slow  # uses the built book (minutes)
 def test_chapter_list_follows_the_grid(built):
     root = built["root"]
-    cfg = book.load_book_config(root)
-    chapters = book.book_chapters(cfg)
-    assert chapters == list(book.FRONT_CHAPTERS) + ["chapters/results/natural_scenes_175.ipynb"] \
-        + ["chapters/robustness.qmd"] + list(book.BACK_CHAPTERS)
+    cfg = bookbuild.load_book_config(root)
+    chapters = bookbuild.book_chapters(cfg)
+    assert chapters == list(bookbuild.FRONT_CHAPTERS) + ["chapters/results/natural_scenes_175.ipynb"] \
+        + ["chapters/robustness.qmd"] + list(bookbuild.BACK_CHAPTERS)
     assert (root / "chapters/results/natural_scenes_175.ipynb").is_file()
     assert "profile" in (root / "_quarto.yml").read_text() and "chapters:" not in \
         (root / "_quarto.yml").read_text().split("book:")[1].split("bibliography")[0]
@@ -128,6 +143,7 @@ def test_chapter_list_follows_the_grid(built):
 # the rendered book
 
 
+@pytest.mark.slow  # uses the built book (minutes)
 def test_pages_exist_with_navigation(built):
     pages = _html(built)
     assert {"index.html", "background.html", "methods.html", "natural_scenes_175.html",
@@ -136,6 +152,7 @@ def test_pages_exist_with_navigation(built):
         assert 'href="natural_scenes_175.html"' in text, name
 
 
+@pytest.mark.slow  # uses the built book (minutes)
 def test_figures_are_interactive_in_html_and_static_in_pdf(built):
     pages = _html(built)
     res = pages["natural_scenes_175.html"]
@@ -148,6 +165,7 @@ def test_figures_are_interactive_in_html_and_static_in_pdf(built):
     assert len(re.findall(rb"/Subtype\s*/Image", pdf)) >= 4  # 2 result + 2 summary figures
 
 
+@pytest.mark.slow  # uses the built book (minutes)
 def test_no_page_references_external_resources(built):
     bad = re.compile(r"<(script|link|img|iframe)\b[^>]*\b(src|href)\s*=\s*[\"']?(https?:)?//", re.I)
     for name, text in _html(built).items():
@@ -155,6 +173,7 @@ def test_no_page_references_external_resources(built):
         assert "cdn." not in text.lower() and "mathjax" not in text.lower(), name
 
 
+@pytest.mark.slow  # uses the built book (minutes)
 def test_citations_and_cross_references_resolved(built):
     pages = _html(built)
     for name, text in pages.items():
@@ -167,6 +186,7 @@ def test_citations_and_cross_references_resolved(built):
     assert 'href="conclusion.html#sec-conclusion"' in pages["index.html"]
 
 
+@pytest.mark.slow  # uses the built book (minutes)
 def test_pdf_text_has_chapters_banner_and_resolved_citations(built):
     text = _pdf_text(built["pdf"])
     for title in ("Preface", "Background", "Methods", "Natural Scenes, 175 µm", "Robustness", "Conclusion",
@@ -179,6 +199,7 @@ def test_pdf_text_has_chapters_banner_and_resolved_citations(built):
     assert "Kriegeskorte et al. 2008" in flat
 
 
+@pytest.mark.slow  # uses the built book (minutes)
 def test_synthetic_banner_and_computed_text(built):
     res = _html(built)["natural_scenes_175.html"]
     assert "nothing here is a finding about mice" in res
@@ -187,6 +208,7 @@ def test_synthetic_banner_and_computed_text(built):
     assert "These results come from synthetic data: nothing here is a finding about mice." in conclusion
 
 
+@pytest.mark.slow  # uses the built book (minutes)
 def test_robustness_chapter(built):
     pages = _html(built)
     rob = pages["robustness.html"]
@@ -209,88 +231,93 @@ def test_book_helpers_tolerate_old_tables_and_show_tests(isolated_env):
     old = config.results_path("synthetic", "natural_scenes", 275)
     t = __import__("pandas").read_csv(old).drop(columns=["protocol"])
     t.to_csv(old, index=False)
-    table, _ = book.load_results("synthetic", "natural_scenes", 275)
+    table, _ = report.load_results("synthetic", "natural_scenes", 275)
     assert table["ci_low"].isna().all() and set(table["protocol"]) == {"original"}
-    assert book.load_tests("synthetic", "natural_scenes", 275) is None
-    assert "Inference not available" in book.tests_markdown(None, table)
+    assert report.load_tests("synthetic", "natural_scenes", 275) is None
+    assert "Inference not available" in report.tests_markdown(None, table)
     write_tests(fabricate_table("natural_scenes", 275, with_ci=True), significant_areas=("VISl", "VISam"),
                 significant_layers={"VISp": ["s1"]})
-    tests = book.load_tests("synthetic", "natural_scenes", 275)
+    tests = report.load_tests("synthetic", "natural_scenes", 275)
     assert tests["significant"].dtype == bool and int(tests["significant"].sum()) == 3
-    md = book.tests_markdown(tests, table)
+    md = report.tests_markdown(tests, table)
     assert "significant at 1 of 70 area × layer tests and at the best layers in 2 of 5 areas" in md
     with pytest.raises(FileNotFoundError, match="--protocol corrected"):
-        book.load_results("synthetic", "natural_scenes", 275, protocol="corrected")
-    assert "Ground truth not available" in book.ground_truth_markdown("synthetic")
+        report.load_results("synthetic", "natural_scenes", 275, protocol="corrected")
+    assert "Ground truth not available" in report.ground_truth_markdown("synthetic")
     write_ground_truth("synthetic")
-    gt = book.ground_truth_markdown("synthetic")
+    gt = report.ground_truth_markdown("synthetic")
     assert "In 1 of 2 planted areas the pipeline recovered the planted layer" in gt
     assert "and in 1 the upper end" in gt and "`p2_res_block4`" in gt
-    changes = book.protocol_changes_markdown()
+    changes = report.protocol_changes_markdown()
     assert "`keep_aspect` | `False` | `True`" in changes and "`match_cells`" in changes
     grid = [("natural_scenes", 275)]
     assert "No corrected-protocol result table exists for any stimulus × depth" in \
-        book.robustness_markdown("synthetic", grid)
+        report.robustness_markdown("synthetic", grid)
     write_results("natural_scenes", 275, protocol="corrected", with_ci=True, tests=True)
-    text = book.robustness_markdown("synthetic", grid)
+    text = report.robustness_markdown("synthetic", grid)
     assert "of 5 area × condition comparisons under both protocols" in text
     assert "significant under both protocols in 0 of 5 comparisons (original: 2, corrected: 0)" in text
-    assert book.robustness_table_markdown("synthetic", grid).count("| Natural Scenes | 275 |") == 10
+    assert report.robustness_table_markdown("synthetic", grid).count("| Natural Scenes | 275 |") == 10
 
 
 # ---------------------------------------------------------------------------------------
 # caching and errors (these tests change the sources; they run last)
 
 
+@pytest.mark.slow  # uses the built book (minutes)
 def test_rebuild_with_nothing_changed_executes_nothing(built):
     root, logs = built["root"], []
     t0 = time.time()
-    book.make_chapters(GRID, "synthetic", root=root, log=logs.append)
-    book.render_offline(root, log=logs.append)
+    bookbuild.make_chapters(**built["spec"], root=root, log=logs.append)
+    bookbuild.render_offline(root, code=built["spec"]["code"], log=logs.append)
     assert not any("executed" in m for m in logs), logs
     assert time.time() - t0 < 0.5 * built["build_seconds"] + 5
 
 
+@pytest.mark.slow  # uses the built book (minutes)
 def test_changing_one_chapter_re_executes_only_that_chapter(built):
     root, logs = built["root"], []
     methods = root / "chapters/methods.qmd"
     methods.write_text(methods.read_text() + "\nOne more sentence.\n")
-    book.make_chapters(GRID, "synthetic", root=root, log=logs.append)
-    book.render_offline(root, formats=("html",), log=logs.append)
+    bookbuild.make_chapters(**built["spec"], root=root, log=logs.append)
+    bookbuild.render_offline(root, formats=("html",), code=built["spec"]["code"], log=logs.append)
     executed = [m for m in logs if "executed" in m]
     assert len(executed) == 1 and "chapters/methods.qmd" in executed[0], logs
     assert "One more sentence." in (root / "_book/methods.html").read_text()
 
 
+@pytest.mark.slow  # uses the built book (minutes)
 def test_changed_result_table_re_executes_its_readers(built):
     root, logs = built["root"], []
     path = config.results_path("synthetic", "natural_scenes", 175)
     path.write_text(path.read_text().replace("Cux2-CreERT2", "Cux2-CreERT2", 1) + "\n")
-    book.make_chapters(GRID, "synthetic", root=root, log=logs.append)
-    book.render_offline(root, formats=("html",), log=logs.append)
+    bookbuild.make_chapters(**built["spec"], root=root, log=logs.append)
+    bookbuild.render_offline(root, formats=("html",), code=built["spec"]["code"], log=logs.append)
     executed = " ".join(m for m in logs if "executed" in m)
     assert "natural_scenes_175" in executed and "conclusion.qmd" in executed and "methods.qmd" in executed
     assert "background.qmd" not in executed
 
 
+@pytest.mark.slow  # uses the built book (minutes)
 def test_optional_table_appearing_re_executes_only_its_reader(built):
     root, logs = built["root"], []
     write_ground_truth("synthetic")  # was absent at the first build
-    book.make_chapters(GRID, "synthetic", root=root, log=logs.append)
-    book.render_offline(root, formats=("html",), log=logs.append)
+    bookbuild.make_chapters(**built["spec"], root=root, log=logs.append)
+    bookbuild.render_offline(root, formats=("html",), code=built["spec"]["code"], log=logs.append)
     executed = [m for m in logs if "executed" in m]
     assert len(executed) == 1 and "chapters/robustness.qmd" in executed[0], logs
     assert "planted areas the pipeline recovered the planted layer" in (root / "_book/robustness.html").read_text()
 
 
+@pytest.mark.slow  # uses the built book (minutes)
 def test_failing_cell_stops_the_build_naming_chapter_and_cell(built):
     root = built["root"]
     bg = root / "chapters/background.qmd"
     original = bg.read_text()
     bg.write_text(original + "\n```{python}\n#| label: broken\n1 / 0\n```\n")
     try:
-        with pytest.raises(book.BookBuildError, match=r"chapters/background\.qmd: cell \d+ \(label broken\)"
+        with pytest.raises(bookbuild.BookBuildError, match=r"chapters/background\.qmd: cell \d+ \(label broken\)"
                                                       r".*ZeroDivisionError"):
-            book.render_offline(root, formats=("html",), log=lambda m: None)
+            bookbuild.render_offline(root, formats=("html",), code=built["spec"]["code"], log=lambda m: None)
     finally:
         bg.write_text(original)

@@ -1,4 +1,4 @@
-"""Figure data (known answers) and the two renderings of analysis.figures."""
+"""Figure data (known answers) and the two renderings of analysis.report.figures."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis import config, figures
+from analysis import config
+from analysis.report import figures
 from fabricate_results import fabricate_table, fabricate_tests
 
 

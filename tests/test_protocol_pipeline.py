@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis import book, compare, config, pipeline, protocols, stats, tables
+from analysis import compare, config, pipeline, protocols, report, stats, tables
 from analysis.cli import main
 
 CKPTS = ("rat1", "ts1")
@@ -129,9 +129,9 @@ def test_tests_table_columns_and_p_values(runs, monkeypatch):
         np.testing.assert_allclose(tests.difference, tests.mean_a - tests.mean_b, atol=1e-9)
         # the book reads it, with the intervals, into the robustness comparison
         monkeypatch.setenv("RSA_RESULTS", str(runs["results"]))
-        loaded = book.load_tests("synthetic", "natural_movie_one", 175, protocol)
+        loaded = report.load_tests("synthetic", "natural_movie_one", 175, protocol)
         assert loaded is not None and loaded.significant.dtype == bool and len(loaded) == len(tests)
-    frame, _ = book.robustness_frame("synthetic", [("natural_movie_one", 175)])
+    frame, _ = report.robustness_frame("synthetic", [("natural_movie_one", 175)])
     assert set(frame.protocol) == {"original", "corrected"} and frame.tested.all()
 
 
@@ -272,15 +272,15 @@ def test_ground_truth_table_for_the_book(small_cache, tmp_path, monkeypatch):
     from analysis import ground_truth
 
     path = ground_truth.write_ground_truth("synthetic", n_boot=200, progress=False)
-    assert path == book.ground_truth_path("synthetic")
-    t = book.load_ground_truth("synthetic")
+    assert path == tables.ground_truth_path("synthetic")
+    t = report.load_ground_truth("synthetic")
     assert t is not None and len(t) == 1
     r = t.iloc[0]
     assert (r.area, r.planted_checkpoint, r.planted_layer) == ("VISp", "rat1", "out")
     assert bool(r.recovered) and r.best_checkpoint == "rat1" and r.best_layer == "out"
     assert r.ci_low <= r.score <= r.ci_high and r.ceiling_low <= r.ceiling_high
     assert r.ci_high >= r.ceiling_low and r.ceiling_low > 0.2
-    text = book.ground_truth_markdown("synthetic")
+    text = report.ground_truth_markdown("synthetic")
     assert "In 1 of 1 planted areas the pipeline recovered the planted layer" in text
     # up to date: not recomputed
     stamp = path.stat().st_mtime_ns
