@@ -982,7 +982,7 @@ def build_synthetic_cache(root: Path, preset: str = "default", seed: int = 0, pr
     seed:
         Seed of the neural model and the presentation orders (ids do not depend on it).
     progress:
-        Show a tqdm progress bar over sessions.
+        Report progress over sessions (:func:`analysis.progress.progress`).
     plant:
         Optional :class:`Plant` (a known answer planted in one area).
     overwrite:
@@ -993,9 +993,8 @@ def build_synthetic_cache(root: Path, preset: str = "default", seed: int = 0, pr
         the containers of the other depths, and their data, are the same whatever
         depths are added (ids and random streams depend on the container alone).
     """
-    from tqdm.auto import tqdm
-
     from . import stimuli
+    from .progress import progress as tqdm  # a bar on a terminal, plain lines otherwise
 
     config.validate_choice("preset", preset, tuple(PRESETS))
     pre = PRESETS[preset]
