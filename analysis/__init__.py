@@ -9,4 +9,12 @@ The pipeline, one module per concept::
 Run ``python -m analysis --help`` for the command-line interface.
 """
 
+import warnings as _warnings
+
 __version__ = "0.1.0"
+
+# AllenSDK 2.16.2 imports pkg_resources, whose import warns (UserWarning) on every command
+# that touches AllenSDK, in worker processes and chapter kernels too. The pin
+# setuptools<81 keeps pkg_resources available; silence exactly that message, from AllenSDK.
+_warnings.filterwarnings("ignore", message=r"pkg_resources is deprecated as an API",
+                         category=UserWarning, module=r"allensdk(\.|$)")

@@ -158,15 +158,16 @@ def _make_api_class():
 
 
 def _stream_atomic(url: str, path: Path) -> None:
-    """Download ``url`` to ``path`` via a temporary name in the same folder (tqdm progress)."""
+    """Download ``url`` to ``path`` via a temporary name in the same folder (with progress)."""
     import requests
-    from tqdm.auto import tqdm
+
+    from .progress import progress
 
     with fileio.atomic_path(path, suffix=".part") as tmp, \
             requests.get(url, stream=True, timeout=(9.05, 31.1)) as response:
         response.raise_for_status()
         total = int(response.headers.get("content-length") or 0) or None
-        with open(tmp, "wb") as f, tqdm(total=total, unit="B", unit_scale=True, desc=path.name) as bar:
+        with open(tmp, "wb") as f, progress(total=total, unit="B", unit_scale=True, desc=path.name) as bar:
             for chunk in response.iter_content(chunk_size=1 << 20):
                 f.write(chunk)
                 bar.update(len(chunk))

@@ -294,9 +294,9 @@ def extract_features(
     out: dict[str, np.ndarray] = {}
     starts = range(0, n, int(batch_size))
     if progress:
-        from tqdm.auto import tqdm
+        from .progress import progress as report
 
-        starts = tqdm(starts, desc="features", unit="batch")
+        starts = report(starts, desc="features", unit="batch")
     with _eval_mode(net), _tf32(allow_tf32), torch.inference_mode():
         for i in starts:
             x = x_all[i:i + batch_size].to(dev, non_blocking=True)

@@ -1060,7 +1060,7 @@ def build_synthetic_cache(root: Path, preset: str = "default", seed: int = 0, pr
     seed:
         Seed of the neural model and the presentation orders (ids do not depend on it).
     progress:
-        Show a tqdm progress bar over sessions.
+        Report progress over sessions (:func:`analysis.progress.progress`).
     plant:
         Optional :class:`Plant` (a known answer planted in one area).
     overwrite:
@@ -1076,9 +1076,8 @@ def build_synthetic_cache(root: Path, preset: str = "default", seed: int = 0, pr
         show it in the survey (:func:`extra_stimuli`), leaving the base stimuli's data
         unchanged.
     """
-    from tqdm.auto import tqdm
-
     from . import stimuli as stimuli_mod
+    from .progress import progress as tqdm  # a bar on a terminal, plain lines otherwise
 
     config.validate_choice("preset", preset, tuple(PRESETS))
     pre = PRESETS[preset]
