@@ -209,7 +209,7 @@ def open_cache(source: str, root: Path | None = None, download: bool | None = No
     """
     from allensdk.core.brain_observatory_cache import BrainObservatoryCache
 
-    config.validate_choice("source", source, config.SOURCES)
+    study.validate_choice("source", source, study.SOURCES)
     root = Path(root).expanduser().resolve() if root is not None else config.cache_dir(source)
     if download is None:
         download = _env_download()
@@ -277,7 +277,7 @@ class Experiment:
     depth: int
 
 
-def select_experiments(boc, stimulus: str, area: str, depth: int, cre_line: str = config.CRE_LINE) -> list[Experiment]:
+def select_experiments(boc, stimulus: str, area: str, depth: int, cre_line: str = study.CRE_LINE) -> list[Experiment]:
     """Experiments showing ``stimulus`` in the containers of a Cre line, area and depth.
 
     The original study's selection: ``get_experiment_containers(cre_lines=[cre_line],
@@ -293,8 +293,8 @@ def select_experiments(boc, stimulus: str, area: str, depth: int, cre_line: str 
         that Cre line and area).
     """
     study.get_stimulus(stimulus)
-    config.validate_choice("area", area, config.AREAS)
-    config.validate_choice("cre line", cre_line, config.CRE_LINES)
+    study.validate_choice("area", area, study.AREAS)
+    study.validate_choice("cre line", cre_line, study.CRE_LINES)
     try:
         depth = int(depth)
     except (TypeError, ValueError):

@@ -40,7 +40,7 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import torch
 
-from . import cache, config
+from . import cache, config, study
 
 __all__ = [
     "CheckpointEntry",
@@ -87,7 +87,7 @@ class CheckpointEntry:
     """One row of the manifest.
 
     ``name`` is the file name (``rat1.ckpt``), ``species`` one of
-    :data:`analysis.config.SPECIES`, ``seed`` the training seed (1-5), ``sha256`` the hex
+    :data:`analysis.study.SPECIES`, ``seed`` the training seed (1-5), ``sha256`` the hex
     digest of the file, ``url`` a public download address.
     """
 
@@ -122,7 +122,7 @@ def load_manifest(path: Path | None = None) -> list[CheckpointEntry]:
             sha256=str(row["sha256"]).lower(),
             url=str(row["url"]),
         )
-        config.validate_choice("species", entry.species, config.SPECIES)
+        study.validate_choice("species", entry.species, study.SPECIES)
         if len(entry.sha256) != 64 or any(c not in "0123456789abcdef" for c in entry.sha256):
             raise CheckpointError(f"manifest {path}: bad sha256 {entry.sha256!r} for {entry.name}")
         entries.append(entry)
@@ -138,7 +138,7 @@ def select_checkpoints(
 ) -> list[CheckpointEntry]:
     """Manifest entries filtered by species and/or file names (manifest order kept).
 
-    ``species`` is one name or a sequence of names from :data:`analysis.config.SPECIES`;
+    ``species`` is one name or a sequence of names from :data:`analysis.study.SPECIES`;
     ``names`` are file names (``rat1.ckpt``) or stems (``rat1``). Unknown values raise a
     ValueError listing the valid ones.
     """
@@ -146,7 +146,7 @@ def select_checkpoints(
     entries = list(all_entries)
     if species is not None:
         wanted = [species] if isinstance(species, str) else list(species)
-        config.validate_choices("species", wanted, config.SPECIES)
+        study.validate_choices("species", wanted, study.SPECIES)
         entries = [e for e in entries if e.species in wanted]
     if names is not None:
         names = [names] if isinstance(names, str) else list(names)

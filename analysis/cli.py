@@ -91,12 +91,12 @@ def _add_inference_options(p: argparse.ArgumentParser) -> None:
 
 
 def _add_run_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--source", default="synthetic", choices=config.SOURCES,
+    p.add_argument("--source", default="synthetic", choices=study.SOURCES,
                    help="data source: the embedded synthetic Brain Observatory (default) or real Allen data")
-    p.add_argument("--cre-line", default=config.CRE_LINE, help=f"Cre line (default {config.CRE_LINE})")
-    p.add_argument("--areas", nargs="+", default=list(config.AREAS), metavar="AREA",
-                   help=f"visual areas (default: {' '.join(config.AREAS)})")
-    p.add_argument("--seed", type=int, default=config.SEED, help=f"global seed (default {config.SEED})")
+    p.add_argument("--cre-line", default=study.CRE_LINE, help=f"Cre line (default {study.CRE_LINE})")
+    p.add_argument("--areas", nargs="+", default=list(study.AREAS), metavar="AREA",
+                   help=f"visual areas (default: {' '.join(study.AREAS)})")
+    p.add_argument("--seed", type=int, default=study.SEED, help=f"global seed (default {study.SEED})")
     p.add_argument("--movie-bin", type=_positive_int, default=study.CLIP_LEN,
                    help=f"movie frames averaged per condition (default {study.CLIP_LEN}: one 0.5-s clip)")
     p.add_argument("--n-brain-rdms", type=_positive_int, default=study.N_BRAIN_RDMS,
@@ -155,9 +155,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_run_options(p)
 
     p = sub.add_parser("ground-truth", help="plant a known layer in a synthetic area and check that it is recovered")
-    p.add_argument("--source", default="synthetic", choices=config.SOURCES,
+    p.add_argument("--source", default="synthetic", choices=study.SOURCES,
                    help="results folder to write ground_truth.csv into (the planted data are always synthetic)")
-    p.add_argument("--seed", type=int, default=config.SEED, help=f"analysis seed (default {config.SEED})")
+    p.add_argument("--seed", type=int, default=study.SEED, help=f"analysis seed (default {study.SEED})")
     _add_inference_options(p)
     p.add_argument("--force", action="store_true", help="recompute even when the table is up to date")
 
@@ -176,11 +176,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("action", choices=("chapters", "render", "offline"), nargs="?", default="render",
                    help="chapters: execute the result chapters only; render: chapters + quarto (or the "
                         "offline renderer without quarto); offline: chapters + offline renderer")
-    p.add_argument("--source", default="synthetic", choices=config.SOURCES)
-    p.add_argument("--stimuli", nargs="+", default=list(config.STIMULI), metavar="STIMULUS")
-    p.add_argument("--depths", nargs="+", type=_positive_int, default=list(config.DEPTHS), metavar="DEPTH")
-    p.add_argument("--cre-line", default=config.CRE_LINE)
-    p.add_argument("--seed", type=int, default=config.SEED)
+    p.add_argument("--source", default="synthetic", choices=study.SOURCES)
+    p.add_argument("--stimuli", nargs="+", default=list(study.STIMULUS_NAMES), metavar="STIMULUS")
+    p.add_argument("--depths", nargs="+", type=_positive_int, default=list(study.DEFAULT_DEPTHS), metavar="DEPTH")
+    p.add_argument("--cre-line", default=study.CRE_LINE)
+    p.add_argument("--seed", type=int, default=study.SEED)
     p.add_argument("--root", default=None, help="book root (default: the project)")
 
     p = sub.add_parser("checkpoints", help="locate and verify the network checkpoints")

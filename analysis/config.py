@@ -1,6 +1,8 @@
-"""Paths, constants and validation of user-facing choices.
+"""Paths: where data, checkpoints, caches and results live.
 
-This is the only module that knows where things live on disk. Every other
+The study's vocabulary (stimuli, areas, depths, layers, defaults) is :mod:`analysis.study`;
+the result tables' paths are :mod:`analysis.tables`. This is the only module that knows
+where things live on disk. Every other
 module asks it for a path, so that a user can relocate data, checkpoints,
 caches and results with environment variables alone:
 
@@ -23,20 +25,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from . import study
+
 #: Root of the project checkout (the folder holding ``pyproject.toml``).
 PROJECT_ROOT: Path = Path(__file__).resolve().parent.parent
-
-# --------------------------------------------------------------------------------------
-# Vocabulary of the study: defined once, in analysis.study (re-exported for old callers)
-# --------------------------------------------------------------------------------------
-
-from .study import (  # noqa: E402,F401
-    AREAS, CRE_LINE, CRE_LINES, LAYERS, PIXEL_LAYER, SEED, SOURCES, SPECIES, TEMPLATE_EXPERIMENT_ID,
-    layer_pathway,
-)
-from .study import DEFAULT_DEPTHS as DEPTHS  # noqa: E402,F401
-from .study import STIMULUS_NAMES as STIMULI  # noqa: E402,F401
-
 
 # --------------------------------------------------------------------------------------
 # Paths
@@ -55,7 +47,7 @@ def data_root() -> Path:
 
 def cache_dir(source: str) -> Path:
     """AllenSDK cache folder of one data source (holds its ``manifest.json``)."""
-    validate_choice("source", source, SOURCES)
+    study.validate_choice("source", source, study.SOURCES)
     return data_root() / source
 
 
@@ -104,5 +96,3 @@ def checkpoint_search_dirs() -> list[Path]:
     return dirs
 
 
-# Validation of choices lives with the vocabulary (analysis.study); re-exported here.
-from .study import validate_choice, validate_choices  # noqa: E402,F401

@@ -190,7 +190,7 @@ def pixel_features(clips: torch.Tensor | np.ndarray, movie_bin: int | None = Non
 
 def feature_size(layer: str) -> int:
     """Number of features of a layer for a 64x64 input (time averaged)."""
-    config.validate_choice("layer", layer, models.OUTPUT_LAYERS)
+    study.validate_choice("layer", layer, models.OUTPUT_LAYERS)
     return (128 if layer == "s1" else 64) * 16 * 16
 
 
@@ -222,7 +222,7 @@ def extract_features(
     clips: torch.Tensor | np.ndarray,
     mean: Sequence[float],
     std: Sequence[float],
-    layers: Sequence[str] = config.LAYERS,
+    layers: Sequence[str] = study.LAYERS,
     batch_size: int = 8,
     device: torch.device | str | None = None,
     progress: bool = False,
@@ -241,7 +241,7 @@ def extract_features(
     mean, std:
         Per-channel RGB normalisation of the checkpoint (:func:`analysis.checkpoints.normalisation`).
     layers:
-        Names from :data:`analysis.config.LAYERS` (``"pixel"`` is not a network layer: use
+        Names from :data:`analysis.study.LAYERS` (``"pixel"`` is not a network layer: use
         :func:`pixel_features`).
     batch_size:
         Clips per forward pass; results agree across batch sizes to float tolerance.
@@ -269,9 +269,9 @@ def extract_features(
     if not layers:
         raise ValueError(f"no layers requested; valid layers: {', '.join(models.OUTPUT_LAYERS)}")
     for layer in layers:
-        if layer == config.PIXEL_LAYER:
+        if layer == study.PIXEL_LAYER:
             raise ValueError("'pixel' is not a network layer; use pixel_features(clips)")
-        config.validate_choice("layer", layer, models.OUTPUT_LAYERS)
+        study.validate_choice("layer", layer, models.OUTPUT_LAYERS)
     if int(batch_size) < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     mean_t = torch.as_tensor(mean, dtype=torch.float32).flatten()
@@ -326,7 +326,7 @@ def checkpoint_features(
     entry: ckpt.CheckpointEntry | str,
     clips: torch.Tensor | np.ndarray,
     clips_key: str,
-    layers: Sequence[str] = config.LAYERS,
+    layers: Sequence[str] = study.LAYERS,
     device: torch.device | str | None = None,
     batch_size: int = 8,
     progress: bool = False,
@@ -350,7 +350,7 @@ def checkpoint_features(
         entry = ckpt.get_entry(str(entry))
     layers = tuple(layers)
     for layer in layers:
-        config.validate_choice("layer", layer, models.OUTPUT_LAYERS)
+        study.validate_choice("layer", layer, models.OUTPUT_LAYERS)
     x = _as_tensor(clips)
     movie_bin = check_movie_bin(movie_bin, x.shape[0], x.shape[2])
     if movie_bin == x.shape[2]:

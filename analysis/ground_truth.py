@@ -67,19 +67,19 @@ def layer_features(checkpoint: str, layer: str, stimulus: str, template: np.ndar
     together (one cache entry per checkpoint and clip set), so scoring the 15
     layers of a checkpoint costs one pass, not 15.
     """
-    config.validate_choice("layer", layer, config.LAYERS)
+    study.validate_choice("layer", layer, study.LAYERS)
     return checkpoint_layer_features(checkpoint, stimulus, template, keep_aspect=keep_aspect,
                                      pad_value=pad_value)[layer]
 
 
 def checkpoint_layer_features(checkpoint: str, stimulus: str, template: np.ndarray, *, keep_aspect: bool = True,
                               pad_value: float = 0.5) -> dict[str, np.ndarray]:
-    """``{layer: float32 (n_clips, n_features)}`` for every layer of ``config.LAYERS`` (one cached pass)."""
+    """``{layer: float32 (n_clips, n_features)}`` for every layer of ``study.LAYERS`` (one cached pass)."""
     from . import features
 
     clips = features.make_clips(template, stimulus, keep_aspect=keep_aspect, pad_value=pad_value)
     key = features.clips_cache_key(template, stimulus, keep_aspect=keep_aspect, pad_value=pad_value)
-    return features.checkpoint_features(checkpoint, clips, key, layers=config.LAYERS)
+    return features.checkpoint_features(checkpoint, clips, key, layers=study.LAYERS)
 
 
 def layer_plant(checkpoint: str, layer: str, area: str, *, weight: float = 1.0, gain: float = 1.0,
@@ -97,7 +97,7 @@ def layer_plant(checkpoint: str, layer: str, area: str, *, weight: float = 1.0, 
     they are passed through :func:`rdm_preserving_projection` first.
     ``response``: the planted response nonlinearity (:class:`~analysis.synthetic.Plant`).
     """
-    config.validate_choice("area", area, config.AREAS)
+    study.validate_choice("area", area, study.AREAS)
     wanted = tuple(stimuli)
     for s in wanted:
         study.get_stimulus(s)
@@ -158,7 +158,7 @@ class Recovery:
 
 
 def recover(boc: Any, stimulus: str, area: str, depth: int, checkpoints: Sequence[str], *,
-            protocol: Protocol = CORRECTED, seed: int = config.SEED, n_boot: int = 200,
+            protocol: Protocol = CORRECTED, seed: int = study.SEED, n_boot: int = 200,
             n_splits: int = 20, level: float = 0.95, template: np.ndarray | None = None) -> Recovery:
     """Score every layer of ``checkpoints`` against ``area`` under ``protocol`` with intervals.
 
@@ -184,7 +184,7 @@ def recover(boc: Any, stimulus: str, area: str, depth: int, checkpoints: Sequenc
     if template is None:
         template = allen.load_template(boc, stimulus)
     clips, key = pipeline.protocol_clips(template, stimulus, protocol)
-    names = [(ck, layer) for ck in checkpoints for layer in config.LAYERS]
+    names = [(ck, layer) for ck in checkpoints for layer in study.LAYERS]
     model_rdms = np.concatenate([pipeline.model_rdms(ckpt.get_entry(ck), clips, key) for ck in checkpoints])
     boot = stats.bootstrap_scores(model_rdms, subject_rdms, rdm.derive_rng(seed, stimulus, depth, area, "bootstrap"),
                                   n_boot=n_boot)
@@ -294,7 +294,7 @@ def ground_truth_row(rec: Recovery, plant: dict[str, Any], n_boot: int) -> dict[
     }
 
 
-def write_ground_truth(source: str = "synthetic", *, seed: int = config.SEED, n_boot: int = 1000,
+def write_ground_truth(source: str = "synthetic", *, seed: int = study.SEED, n_boot: int = 1000,
                        n_splits: int = 20, plant: dict[str, Any] | None = None,
                        candidates: Sequence[str] = CANDIDATES, force: bool = False,
                        progress: bool = True) -> Path:
@@ -307,7 +307,7 @@ def write_ground_truth(source: str = "synthetic", *, seed: int = config.SEED, n_
     """
     from . import allen, checkpoints, fileio, tables
 
-    config.validate_choice("source", source, config.SOURCES)
+    study.validate_choice("source", source, study.SOURCES)
     plant = dict(PLANT if plant is None else plant)
     candidates = tuple(candidates)
     if plant["checkpoint"] not in candidates:

@@ -44,7 +44,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from . import config
+from . import config, study
 from .study import Stimulus
 
 #: Noise-ceiling estimators (:mod:`analysis.rdm`): ``split_half`` (raw tau-a of two trial
@@ -76,10 +76,10 @@ class Protocol:
     nili_bounds: bool
 
     def __post_init__(self) -> None:
-        config.validate_choice("missing", self.missing, ("error", "nan"))
-        config.validate_choice("match rule", self.match_rule, ("average", "concatenate"))
-        config.validate_choice("brain RDMs", self.brain_rdms, BRAIN_RDMS)
-        config.validate_choice("ceiling", self.ceiling, CEILINGS)
+        study.validate_choice("missing", self.missing, ("error", "nan"))
+        study.validate_choice("match rule", self.match_rule, ("average", "concatenate"))
+        study.validate_choice("brain RDMs", self.brain_rdms, BRAIN_RDMS)
+        study.validate_choice("ceiling", self.ceiling, CEILINGS)
         if self.scene_latency < 0 or self.movie_latency < 0 or self.scene_window < 1:
             raise ValueError(
                 f"latencies must be >= 0 and the window >= 1 frame; got scene_latency="

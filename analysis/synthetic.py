@@ -42,7 +42,7 @@ ROI masks, neuropil, running speed and motion correction are not written),
 tables. The stimulus templates (``natural_scenes`` uint8 118 x 918 x 1174 and
 ``natural_movie_one`` uint8 900 x 304 x 608, from :mod:`analysis.stimuli`) are
 written **only** into the session-B file of experiment
-``config.TEMPLATE_EXPERIMENT_ID`` (501498760), the one the original study read
+``study.TEMPLATE_EXPERIMENT_ID`` (501498760), the one the original study read
 its templates from: a copy in every file would exceed the size budget. The
 ``small`` preset writes smaller templates (118 x 92 x 118 and 900 x 32 x 64);
 the item counts, and hence all stimulus tables, are unchanged.
@@ -133,7 +133,7 @@ from typing import Callable, Mapping, Sequence
 
 import numpy as np
 
-from . import config, study
+from . import config, study, tables
 
 # --------------------------------------------------------------------------------------
 # Constants of the design
@@ -240,9 +240,9 @@ class Preset:
 PRESETS: dict[str, Preset] = {
     "default": Preset(
         name="default",
-        areas=config.AREAS,
-        depths=config.DEPTHS,
-        containers={(a, d): 3 for a in config.AREAS for d in config.DEPTHS},
+        areas=study.AREAS,
+        depths=study.DEFAULT_DEPTHS,
+        containers={(a, d): 3 for a in study.AREAS for d in study.DEFAULT_DEPTHS},
         cells={"VISp": 110, "VISl": 90, "VISal": 85, "VISpm": 65, "VISam": 55},
         scenes_shape=(118, 918, 1174),
         movie_shape=(900, 304, 608),
@@ -250,9 +250,9 @@ PRESETS: dict[str, Preset] = {
     ),
     "small": Preset(
         name="small",
-        areas=config.AREAS,
+        areas=study.AREAS,
         depths=(175,),
-        containers={(a, 175): (2 if a == "VISp" else 1) for a in config.AREAS},
+        containers={(a, 175): (2 if a == "VISp" else 1) for a in study.AREAS},
         cells={"VISp": 40, "VISl": 32, "VISal": 30, "VISpm": 26, "VISam": 24},
         scenes_shape=(118, 92, 118),
         movie_shape=(900, 32, 64),
@@ -284,7 +284,7 @@ class Plant:
     Attributes
     ----------
     area:
-        Area whose neurons are driven (one of ``config.AREAS``).
+        Area whose neurons are driven (one of ``study.AREAS``).
     features:
         ``{"natural_scenes": (118, k), "natural_movie_one": (900, k)}`` arrays, or a
         callable ``(stimulus, template uint8 (items, h, w)) -> (items, k)``.
@@ -325,8 +325,8 @@ class Plant:
     response: str = "model"
 
     def __post_init__(self) -> None:
-        config.validate_choice("plant mode", self.mode, PLANT_MODES)
-        config.validate_choice("plant response", self.response, PLANT_RESPONSES)
+        study.validate_choice("plant mode", self.mode, PLANT_MODES)
+        study.validate_choice("plant response", self.response, PLANT_RESPONSES)
 
     def features_for(self, stimulus: str, template: np.ndarray) -> np.ndarray | None:
         if callable(self.features):
@@ -798,7 +798,7 @@ def _container_rows(preset: Preset) -> list[tuple[str, str, int, bool, int]]:
     for area in preset.areas:
         for depth in preset.depths:
             n = int(preset.containers.get((area, depth), preset.containers_per_new_depth))
-            rows += [(config.CRE_LINE, area, int(depth), False, k) for k in range(n)]
+            rows += [(study.CRE_LINE, area, int(depth), False, k) for k in range(n)]
     rows += [(cre, area, int(depth), bool(failed), 0) for cre, area, depth, failed in preset.extra]
     return rows
 
@@ -812,7 +812,7 @@ def _container_specs(preset: Preset) -> list[ContainerSpec]:
     rows = _container_rows(preset)
     specs = []
     used_cells: set[int] = set()
-    used_ids: set[int] = {config.TEMPLATE_EXPERIMENT_ID}
+    used_ids: set[int] = {study.TEMPLATE_EXPERIMENT_ID}
     for i, (cre, area, depth, failed, k) in enumerate(rows):
         key = (cre, area, depth, failed, k)
 
@@ -825,9 +825,9 @@ def _container_specs(preset: Preset) -> list[ContainerSpec]:
 
         cid = unique(511_000_000, 88_000_000, "container")
         exp = {st: unique(501_000_000, 198_000_000, "experiment", st) for st in SESSION_TYPES}
-        if key == (config.CRE_LINE, preset.areas[0], preset.depths[0], False, 0):
+        if key == (study.CRE_LINE, preset.areas[0], preset.depths[0], False, 0):
             # the template experiment: session B of the first container
-            exp["three_session_B"] = config.TEMPLATE_EXPERIMENT_ID
+            exp["three_session_B"] = study.TEMPLATE_EXPERIMENT_ID
         rng = np.random.default_rng(_stable_int(*key, "metadata") % (1 << 63))
         ncell = int(round(preset.cells[area] * depth_cell_factor(depth)))
         pool = int(round(ncell * 1.15))
@@ -1079,7 +1079,7 @@ def build_synthetic_cache(root: Path, preset: str = "default", seed: int = 0, pr
     from . import stimuli as stimuli_mod
     from .progress import progress as tqdm  # a bar on a terminal, plain lines otherwise
 
-    config.validate_choice("preset", preset, tuple(PRESETS))
+    study.validate_choice("preset", preset, tuple(PRESETS))
     pre = PRESETS[preset]
     if depths is not None:
         bad = [d for d in depths if int(d) <= 0]
@@ -1087,7 +1087,7 @@ def build_synthetic_cache(root: Path, preset: str = "default", seed: int = 0, pr
             raise ValueError(f"depths must be positive integers (um); got {list(depths)}")
         pre = dataclasses.replace(pre, depths=tuple(sorted({int(d) for d in depths})))
     if plant is not None:
-        config.validate_choice("plant area", plant.area, config.AREAS)
+        study.validate_choice("plant area", plant.area, study.AREAS)
     for name in stimuli or ():
         study.get_stimulus(name)
     extras = extra_stimuli(stimuli or ())
@@ -1218,7 +1218,7 @@ def _build_into(tmp: Path, pre: Preset, seed: int, progress: bool, plant: Plant 
                     events, dff = np.concatenate([events, ev_x], axis=1), np.concatenate([dff, dff_x], axis=1)
                     tl = _append(tl, tl_x)
                 tpl = dict(template_home.get(eid, {}))
-                if eid == config.TEMPLATE_EXPERIMENT_ID:
+                if eid == study.TEMPLATE_EXPERIMENT_ID:
                     tpl.update({_BASE_STATIC: scenes, _BASE_MOVIE: movie})
                 _write_nwb(tmp / "ophys_experiment_data" / f"{eid}.nwb", c, st, c.cell_ids[cells], dff, tl, tpl or None,
                            shown)
@@ -1260,7 +1260,7 @@ def _build_into(tmp: Path, pre: Preset, seed: int, progress: bool, plant: Plant 
                 "gain_sigma": {str(k): v for k, v in GAIN_SIGMA.items()},
                 "depth_amplitude": {str(k): v for k, v in DEPTH_AMPLITUDE.items()},
                 "shared_gain_sigma": SHARED_GAIN_SIGMA, "dff_tau_s": DFF_TAU_S, "dff_noise": DFF_NOISE,
-                "template_experiment_id": config.TEMPLATE_EXPERIMENT_ID,
+                "template_experiment_id": study.TEMPLATE_EXPERIMENT_ID,
             },
             "plant": _plant_summary(plant, planted),
             "stimulus_sources": stimuli.SOURCES,

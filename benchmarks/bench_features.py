@@ -25,7 +25,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from analysis import checkpoints as C  # noqa: E402
-from analysis import config, features, models  # noqa: E402
+from analysis import config, features, models  # noqa: E402, study
 
 
 def _peak_rss_mib() -> float:
@@ -46,12 +46,12 @@ def main(argv: list[str] | None = None) -> int:
     entry = C.get_entry(args.checkpoint)
     mean, std = C.normalisation(entry)
     n_frames = 15 * max(1, min(args.clips, 60))
-    movie = np.random.default_rng(config.SEED).integers(0, 256, size=(n_frames, 304, 608), dtype=np.uint8)
+    movie = np.random.default_rng(study.SEED).integers(0, 256, size=(n_frames, 304, 608), dtype=np.uint8)
     t0 = time.perf_counter()
     clips = features.make_clips(movie, "natural_movie_one")
     t_clips = time.perf_counter() - t0
     print(f"torch {torch.__version__}; CPU threads {torch.get_num_threads()}; checkpoint {entry.name}; "
-          f"clips {tuple(clips.shape)}; batch size {args.batch_size}; layers {len(config.LAYERS)}")
+          f"clips {tuple(clips.shape)}; batch size {args.batch_size}; layers {len(study.LAYERS)}")
     print(f"make_clips ({n_frames} frames 304x608 -> 64x64): {t_clips:.2f} s")
 
     for name in [d.strip() for d in args.devices.split(",") if d.strip()]:

@@ -28,7 +28,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from analysis import allen, config, synthetic  # noqa: E402
+from analysis import allen, config, study, synthetic  # noqa: E402
 
 BUDGET_S = {"default": 120.0, "small": 10.0}
 BUDGET_MB = {"default": 500.0, "small": 50.0}
@@ -78,7 +78,7 @@ def tensors(boc, stimulus: str, area: str, depth: int) -> np.ndarray:
     return np.concatenate(out, axis=2)
 
 
-def ceilings(boc, stimulus, area, depth, n_splits=100, seed=config.SEED):
+def ceilings(boc, stimulus, area, depth, n_splits=100, seed=study.SEED):
     x = tensors(boc, stimulus, area, depth)
     rng = np.random.default_rng(seed)
     t = x.shape[0]
@@ -92,8 +92,8 @@ def ceilings(boc, stimulus, area, depth, n_splits=100, seed=config.SEED):
 def counts(root: Path) -> list[tuple]:
     boc = allen.open_cache("synthetic", root)
     rows = []
-    for area in config.AREAS:
-        for depth in config.DEPTHS:
+    for area in study.AREAS:
+        for depth in study.DEFAULT_DEPTHS:
             try:
                 scenes = allen.select_experiments(boc, "natural_scenes", area, depth)
                 movie = allen.select_experiments(boc, "natural_movie_one", area, depth)
@@ -131,7 +131,7 @@ def main(argv=None) -> int:
         print(f"peak RSS         {rss:8.0f} MB")
         print(f"size on disk     {size:8.1f} MB   budget <= {BUDGET_MB[args.preset]:.0f} MB  "
               f"{'OK' if size <= BUDGET_MB[args.preset] else 'OVER'}   ({n_files} files)")
-        tpl = root / "ophys_experiment_data" / f"{config.TEMPLATE_EXPERIMENT_ID}.nwb"
+        tpl = root / "ophys_experiment_data" / f"{study.TEMPLATE_EXPERIMENT_ID}.nwb"
         print(f"  of which the template experiment's NWB  {tpl.stat().st_size / 1e6:.1f} MB")
         print("\narea   depth  containers  scenes: sessions/neurons  movie: sessions/neurons")
         for area, depth, nc, ns, cs, nm, cm in counts(root):
@@ -139,9 +139,9 @@ def main(argv=None) -> int:
         if args.ceilings:
             boc = allen.open_cache("synthetic", root)
             print("\nsplit-half noise ceilings (tau-a, median +- SD over 100 splits)")
-            for stimulus in config.STIMULI:
-                for depth in config.DEPTHS:
-                    for area in config.AREAS:
+            for stimulus in study.STIMULUS_NAMES:
+                for depth in study.DEFAULT_DEPTHS:
+                    for area in study.AREAS:
                         try:
                             n, med, sd = ceilings(boc, stimulus, area, depth)
                         except ValueError:

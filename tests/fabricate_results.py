@@ -11,13 +11,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from analysis import config, tables
+from analysis import config, study, tables
 
 SEEDS = (1, 2, 3, 4, 5)
 
 
 def fabricate_table(stimulus: str = "natural_scenes", depth: int = 175, source: str = "synthetic",
-                    seed: int = 0, areas=config.AREAS, seeds=SEEDS, protocol: str = "original",
+                    seed: int = 0, areas=study.AREAS, seeds=SEEDS, protocol: str = "original",
                     with_ci: bool = False, rat_boost: dict[str, float] | None = None) -> pd.DataFrame:
     """A result table for one (source, stimulus, depth) with every column the pipeline writes.
 
@@ -27,9 +27,9 @@ def fabricate_table(stimulus: str = "natural_scenes", depth: int = 175, source: 
     every rat score of the named areas (known answers for species comparisons).
     The scores themselves do not depend on ``protocol`` or ``with_ci``.
     """
-    rng = np.random.default_rng([seed, depth, config.STIMULI.index(stimulus)])
+    rng = np.random.default_rng([seed, depth, study.STIMULUS_NAMES.index(stimulus)])
     rows = []
-    common = dict(source=source, stimulus=stimulus, depth=depth, cre_line=config.CRE_LINE,
+    common = dict(source=source, stimulus=stimulus, depth=depth, cre_line=study.CRE_LINE,
                   n_conditions=118 if stimulus == "natural_scenes" else 60)
     for area in areas:
         n_neurons = int(rng.integers(300, 2000))
@@ -41,13 +41,13 @@ def fabricate_table(stimulus: str = "natural_scenes", depth: int = 175, source: 
         rows.append(dict(area_common, row_type="baseline", species="", seed="", checkpoint="",
                          layer="pixel", pathway="pixel", score=float(rng.uniform(0.05, 0.3)),
                          score_sd=float(rng.uniform(0.001, 0.01))))
-        for species in config.SPECIES:
+        for species in study.SPECIES:
             for s in seeds:
-                for layer in config.LAYERS:
+                for layer in study.LAYERS:
                     rows.append(dict(
                         area_common, row_type="model", species=species, seed=s,
                         checkpoint=f"{species}{s}", layer=layer,
-                        pathway=config.layer_pathway(layer),
+                        pathway=study.layer_pathway(layer),
                         score=float(rng.uniform(0.05, 0.35)),
                         score_sd=float(rng.uniform(0.005, 0.02)),
                     ))
@@ -56,7 +56,7 @@ def fabricate_table(stimulus: str = "natural_scenes", depth: int = 175, source: 
         for area, boost in rat_boost.items():
             sel = (table["area"] == area) & (table["species"] == "rat")
             table.loc[sel, "score"] += boost
-    extra = np.random.default_rng([seed, depth, config.STIMULI.index(stimulus), 7])
+    extra = np.random.default_rng([seed, depth, study.STIMULUS_NAMES.index(stimulus), 7])
     if protocol == "corrected":
         nc = table[table["row_type"] == "noise_ceiling"]
         bounds = []
@@ -87,9 +87,9 @@ def fabricate_tests(table: pd.DataFrame, significant_areas=(), significant_layer
     means = models.groupby(["area", "species", "layer"])["score"].mean()
     first = table.iloc[0]
     rows = []
-    for area in [a for a in config.AREAS if a in set(models["area"])]:
+    for area in [a for a in study.AREAS if a in set(models["area"])]:
         ma, mb = means.loc[(area, "rat")], means.loc[(area, "treeshrew")]
-        for layer in config.LAYERS:
+        for layer in study.LAYERS:
             d = float(ma[layer] - mb[layer])
             p = 1e-4 if layer in significant_layers.get(area, ()) else 0.6
             rows.append(dict(area=area, test="layer", layer=layer, layer_a=layer, layer_b=layer,

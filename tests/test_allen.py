@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from analysis import allen, config
+from analysis import allen, config, study
 from analysis.synthetic import PRESETS
 
 SMALL = PRESETS["small"]
@@ -29,13 +29,13 @@ def _written(small_cache: Path):
 
 def test_selection_counts_match_what_was_written(small_boc, small_cache):
     containers, experiments = _written(small_cache)
-    for area in config.AREAS:
-        for depth in config.DEPTHS:
+    for area in study.AREAS:
+        for depth in study.DEFAULT_DEPTHS:
             expected = [
                 c["id"] for c in containers
                 if c["targeted_structure"]["acronym"] == area and c["imaging_depth"] == depth
                 and not c["failed"]
-                and c["specimen"]["donor"]["transgenic_lines"][0]["name"] == config.CRE_LINE
+                and c["specimen"]["donor"]["transgenic_lines"][0]["name"] == study.CRE_LINE
             ]
             assert len(expected) == SMALL.containers.get((area, depth), 0)
             if not expected:
@@ -144,22 +144,22 @@ def test_templates(small_boc):
     assert movie.dtype == np.uint8 and movie.shape == (900,) + SMALL.movie_shape[1:]
     assert scenes.std() > 10 and movie.std() > 10
     other = allen.select_experiments(small_boc, "natural_scenes", "VISam", 175)[0].experiment_id
-    with pytest.raises(ValueError, match=str(config.TEMPLATE_EXPERIMENT_ID)):
+    with pytest.raises(ValueError, match=str(study.TEMPLATE_EXPERIMENT_ID)):
         allen.load_template(small_boc, "natural_scenes", other)
 
 
 def test_metadata(small_boc, small_cache):
-    data = small_boc.get_ophys_experiment_data(config.TEMPLATE_EXPERIMENT_ID)
+    data = small_boc.get_ophys_experiment_data(study.TEMPLATE_EXPERIMENT_ID)
     meta = data.get_metadata()
-    assert meta["ophys_experiment_id"] == config.TEMPLATE_EXPERIMENT_ID
+    assert meta["ophys_experiment_id"] == study.TEMPLATE_EXPERIMENT_ID
     assert meta["session_type"] == "three_session_B"
-    assert meta["cre_line"].startswith(config.CRE_LINE)
-    assert meta["imaging_depth_um"] in config.DEPTHS
-    assert meta["targeted_structure"] in config.AREAS
+    assert meta["cre_line"].startswith(study.CRE_LINE)
+    assert meta["imaging_depth_um"] in study.DEFAULT_DEPTHS
+    assert meta["targeted_structure"] in study.AREAS
     assert meta["age_days"] > 0 and meta["pipeline_version"] == "3.0"
     assert "device" in meta
     _, experiments = _written(small_cache)
-    rec = next(e for e in experiments if e["id"] == config.TEMPLATE_EXPERIMENT_ID)
+    rec = next(e for e in experiments if e["id"] == study.TEMPLATE_EXPERIMENT_ID)
     assert meta["experiment_container_id"] == rec["experiment_container_id"]
     assert set(data.list_stimuli()) == {"natural_scenes", "natural_movie_one", "spontaneous"}
     assert len(data.get_stimulus_table("spontaneous")) >= 1
@@ -314,7 +314,7 @@ def test_nan_events_are_reported(small_cache, tmp_path):
 def test_fingerprint(small_cache, tmp_path, isolated_env):
     root = _copy_cache(small_cache, tmp_path)
     boc = allen.open_cache("synthetic", root)
-    eid = config.TEMPLATE_EXPERIMENT_ID
+    eid = study.TEMPLATE_EXPERIMENT_ID
     fp = allen.experiment_fingerprint(boc, eid)
     assert len(fp) == 64 and fp == allen.experiment_fingerprint(boc, eid)
     memo = json.loads((isolated_env["RSA_CACHE"] / "file_sha256.json").read_text())

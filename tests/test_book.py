@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from pypdf import PdfReader
 
-from analysis import bookbuild, config, pipeline, report
+from analysis import bookbuild, config, pipeline, report, study, tables
 from fabricate_results import fabricate_table, write_ground_truth, write_results, write_tests
 
 SOURCES = ["_quarto.yml", "index.qmd", "references.qmd", "references.bib", "chapters"]
@@ -86,7 +86,7 @@ def _pdf_text(pdf: Path) -> str:
     (dict(seed=1.5), "seed must be a non-negative integer"),
 ])
 def test_invalid_parameters_are_refused_with_the_valid_values(kwargs, message):
-    params = dict(stimulus="natural_scenes", depth=175, source="synthetic", cre_line=config.CRE_LINE, seed=42)
+    params = dict(stimulus="natural_scenes", depth=175, source="synthetic", cre_line=study.CRE_LINE, seed=42)
     params.update(kwargs)
     with pytest.raises(ValueError, match=re.escape(message)):
         report.validate_parameters(**params)
@@ -228,7 +228,7 @@ def test_robustness_chapter(built):
 
 def test_book_helpers_tolerate_old_tables_and_show_tests(isolated_env):
     write_results("natural_scenes", 275)  # old layout: no ci columns, no protocol, no tests
-    old = config.results_path("synthetic", "natural_scenes", 275)
+    old = tables.results_path("synthetic", "natural_scenes", 275)
     t = __import__("pandas").read_csv(old).drop(columns=["protocol"])
     t.to_csv(old, index=False)
     table, _ = report.load_results("synthetic", "natural_scenes", 275)
@@ -289,7 +289,7 @@ def test_changing_one_chapter_re_executes_only_that_chapter(built):
 @pytest.mark.slow  # uses the built book (minutes)
 def test_changed_result_table_re_executes_its_readers(built):
     root, logs = built["root"], []
-    path = config.results_path("synthetic", "natural_scenes", 175)
+    path = tables.results_path("synthetic", "natural_scenes", 175)
     path.write_text(path.read_text().replace("Cux2-CreERT2", "Cux2-CreERT2", 1) + "\n")
     bookbuild.make_chapters(**built["spec"], root=root, log=logs.append)
     bookbuild.render_offline(root, formats=("html",), code=built["spec"]["code"], log=logs.append)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import yaml
 
-from analysis import cache, config, tables
+from analysis import cache, config, study, tables
 
 
 @pytest.fixture()
@@ -69,7 +69,7 @@ def test_unknown_namespace_is_refused():
 
 def test_validate_choice_lists_valid_values():
     with pytest.raises(ValueError, match="unknown stimulus 'gratings'; valid stimulus values: natural_scenes, natural_movie_one"):
-        config.validate_choice("stimulus", "gratings", config.STIMULI)
+        study.validate_choice("stimulus", "gratings", study.STIMULUS_NAMES)
 
 
 def test_paths_follow_environment(tmp_path, monkeypatch):
@@ -82,11 +82,11 @@ def test_paths_follow_environment(tmp_path, monkeypatch):
 
 
 def test_layers_and_pathways():
-    assert len(config.LAYERS) == 14
-    assert [config.layer_pathway(x) for x in ("s1", "p1_res_block3", "p2_res_block6", "out", "pixel")] == [
+    assert len(study.LAYERS) == 14
+    assert [study.layer_pathway(x) for x in ("s1", "p1_res_block3", "p2_res_block6", "out", "pixel")] == [
         "shared", "P1", "P2", "shared", "pixel"]
     with pytest.raises(ValueError, match="unknown layer"):
-        config.layer_pathway("fc7")
+        study.layer_pathway("fc7")
 
 
 def test_environment_yml_pins_match_pyproject():

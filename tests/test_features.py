@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from analysis import checkpoints as C
-from analysis import config, features, models
+from analysis import config, features, models, study
 
 SHARED = config.PROJECT_ROOT.parent / "shared" / "checkpoints"
 needs_shared = pytest.mark.skipif(not SHARED.is_dir(), reason="../shared/checkpoints not present")
@@ -133,8 +133,8 @@ def test_features_shapes_deterministic_and_batch_size_invariant(rat1_net, movie_
     a = features.extract_features(rat1_net, movie_clips, mean, std, batch_size=4)
     b = features.extract_features(rat1_net, movie_clips, mean, std, batch_size=4)
     c = features.extract_features(rat1_net, movie_clips, mean, std, batch_size=1)
-    assert list(a) == list(config.LAYERS)
-    for layer in config.LAYERS:
+    assert list(a) == list(study.LAYERS)
+    for layer in study.LAYERS:
         assert a[layer].shape == (4, features.feature_size(layer)) and a[layer].dtype == np.float32
         np.testing.assert_array_equal(a[layer], b[layer])
         np.testing.assert_allclose(a[layer], c[layer], rtol=1e-4, atol=1e-5)

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis import config
+from analysis import config, study
 from analysis.report import figures
 from fabricate_results import fabricate_table, fabricate_tests
 
@@ -55,7 +55,7 @@ def test_series_ticks_offsets_and_colours(table):
 
 def test_noise_ceiling_and_baseline_rows(table):
     fd = figures.figure_data(table)
-    for area in config.AREAS:
+    for area in study.AREAS:
         nc = table[(table["row_type"] == "noise_ceiling") & (table["area"] == area)]
         row = fd[(fd["area"] == area) & (fd["series"] == figures.NOISE_CEILING)]
         assert row["value"].iloc[0] == pytest.approx(nc["score"].iloc[0])
@@ -78,7 +78,7 @@ def test_corrected_divides_by_median_noise_ceiling(table):
 
 def test_summary_picks_best_layer_per_species(table):
     s = figures.summary_data([table])
-    assert len(s) == len(config.AREAS) * len(config.SPECIES)
+    assert len(s) == len(study.AREAS) * len(study.SPECIES)
     models = table[table["row_type"] == "model"]
     med = models.groupby(["area", "species", "layer"])["score"].median()
     for r in s.itertuples():
@@ -88,7 +88,7 @@ def test_summary_picks_best_layer_per_species(table):
         assert r.corrected_value == pytest.approx(r.value / r.noise_ceiling)
     comp = figures.species_comparison(s)
     assert set(comp["higher"]) <= {"rat", "treeshrew", "tie"}
-    assert list(comp["area"]) == list(config.AREAS)
+    assert list(comp["area"]) == list(study.AREAS)
 
 
 def test_figure_data_refuses_mixed_or_incomplete_tables(table):
@@ -102,10 +102,10 @@ def test_figure_data_refuses_mixed_or_incomplete_tables(table):
 
 def test_static_and_interactive_renderings(table):
     fd = figures.figure_data(table)
-    sub = figures.subtitle(config.CRE_LINE, 175, "natural_scenes")
+    sub = figures.subtitle(study.CRE_LINE, 175, "natural_scenes")
     static = figures.plot_static(fd, figures.TITLE, sub)
     titles = [ax.get_title() for ax in static.axes if ax.get_visible()]
-    assert titles == list(config.AREAS)
+    assert titles == list(study.AREAS)
     assert not static.axes[5].get_visible()  # the sixth cell is empty
     assert static.axes[3].get_xlabel() == "Layer" and static.axes[0].get_ylabel() == "RDM similarity"
     assert figures.TITLE in static._suptitle.get_text() and sub in static._suptitle.get_text()
@@ -192,7 +192,7 @@ def test_significance_marks_where_significant(table_ci):
     assert m.loc[("VISp", "p1_res_block2"), "x"] == pytest.approx(3 + (-0.225 - 0.075) / 2)
     assert m.loc[("VISp", "out"), "x"] == pytest.approx(8.0)
     for (area, layer), r in m.iterrows():
-        d = fd[(fd["area"] == area) & (fd["layer"] == layer) & fd["species"].isin(config.SPECIES)
+        d = fd[(fd["area"] == area) & (fd["layer"] == layer) & fd["species"].isin(study.SPECIES)
                & (fd["series"] != figures.SIGNIFICANT)]
         assert r["value"] > np.nanmax(np.r_[d["value"] + d["sd"], d["ci_high"]])
         t = tests[(tests["area"] == area) & (tests["layer"] == layer)].iloc[0]
@@ -214,9 +214,9 @@ def test_significance_marks_where_significant(table_ci):
 # ---------------------------------------------------------------------------------------
 # robustness: original vs corrected protocol (known answers)
 
-CONDITIONS = [(s, d) for s in config.STIMULI for d in (175, 275)]
-ALL_RAT = {a: 1.0 for a in config.AREAS}
-TWO_RAT = {a: (1.0 if a in ("VISp", "VISl") else -1.0) for a in config.AREAS}
+CONDITIONS = [(s, d) for s in study.STIMULUS_NAMES for d in (175, 275)]
+ALL_RAT = {a: 1.0 for a in study.AREAS}
+TWO_RAT = {a: (1.0 if a in ("VISp", "VISl") else -1.0) for a in study.AREAS}
 
 
 @pytest.fixture(scope="module")
@@ -234,7 +234,7 @@ def protocols_frame():
 
 def test_robustness_data_rows_and_values(protocols_frame):
     frame, orig, corr = protocols_frame
-    assert len(frame) == 2 * len(CONDITIONS) * len(config.AREAS)
+    assert len(frame) == 2 * len(CONDITIONS) * len(study.AREAS)
     assert list(frame["protocol"].iloc[:2]) == ["original", "corrected"]
     r = frame[(frame["stimulus"] == "natural_scenes") & (frame["depth"] == 175) & (frame["area"] == "VISpm")]
     o, c = r.iloc[0], r.iloc[1]
@@ -243,7 +243,7 @@ def test_robustness_data_rows_and_values(protocols_frame):
     means = models[models["area"] == "VISpm"].groupby(["species", "layer"])["score"].mean()
     assert o["best_layer_rat"] == means.loc["rat"].idxmax()
     assert o["difference"] == pytest.approx(means.loc["rat"].max() - means.loc["treeshrew"].max())
-    assert o["pathway_rat"] == config.layer_pathway(o["best_layer_rat"])
+    assert o["pathway_rat"] == study.layer_pathway(o["best_layer_rat"])
     ceil = figures.noise_ceilings(corr[0]).set_index("area").loc["VISpm"]
     assert c["ceiling"] == pytest.approx(ceil["median"]) and c["band"] == figures.BAND_NILI
     assert c["ceiling_low"] == pytest.approx(ceil["median"] - 0.05)

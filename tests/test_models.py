@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from analysis import checkpoints as C
-from analysis import config, models
+from analysis import config, models, study
 
 SHARED = config.PROJECT_ROOT.parent / "shared" / "checkpoints"
 needs_shared = pytest.mark.skipif(not SHARED.is_dir(), reason="../shared/checkpoints not present")
@@ -53,7 +53,7 @@ def test_strict_load_rejects_missing_and_unexpected_keys():
 
 @needs_shared
 def test_layer_names_and_shapes(acts):
-    assert tuple(acts) == config.LAYERS == models.OUTPUT_LAYERS
+    assert tuple(acts) == study.LAYERS == models.OUTPUT_LAYERS
     for name, a in acts.items():
         c = 128 if name == "s1" else 64
         assert tuple(a.shape) == (2, c, 15, 16, 16), name

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis import config, pipeline, tables
+from analysis import config, pipeline, study, tables
 from analysis.cli import main
 
 CKPTS = ("rat1", "ts1")
@@ -37,12 +37,12 @@ def test_table_has_one_row_per_area_checkpoint_layer(movie_run):
     assert path.name == "natural_movie_one_175.csv" and path.parent.name == "synthetic"
     t = pd.read_csv(path, keep_default_na=False)
     assert list(t.columns) == list(tables.COLUMNS)
-    assert len(t) == len(config.AREAS) * (2 + len(CKPTS) * len(config.LAYERS))
+    assert len(t) == len(study.AREAS) * (2 + len(CKPTS) * len(study.LAYERS))
     for area, g in t.groupby("area"):
         assert (g.row_type == "noise_ceiling").sum() == 1 and (g.row_type == "baseline").sum() == 1
         models = g[g.row_type == "model"]
         assert sorted(set(models.checkpoint)) == list(CKPTS)
-        assert set(models.layer) == set(config.LAYERS)
+        assert set(models.layer) == set(study.LAYERS)
         assert set(models.species) == {"rat", "treeshrew"}
     assert (t.n_conditions == 60).all() and (t.source == "synthetic").all()
     assert t.score.between(-1, 1).all()
@@ -65,7 +65,7 @@ def test_provenance_records_inputs(movie_run):
         # the movie is in sessions A, B and C of every container
         assert info["n_experiments"] == 3 * info["n_containers"]
     assert {"numpy", "torch", "allensdk", "rsatoolbox"} <= set(prov["packages"])
-    assert prov["seed"] == config.SEED and prov["git_commit"]
+    assert prov["seed"] == study.SEED and prov["git_commit"]
 
 
 def test_same_seed_gives_byte_identical_tables_from_a_cold_cache(movie_run, tmp_path, monkeypatch):

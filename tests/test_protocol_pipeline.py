@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis import compare, config, pipeline, protocols, report, stats, tables
+from analysis import compare, config, pipeline, protocols, report, stats, study, tables
 from analysis.cli import main
 
 CKPTS = ("rat1", "ts1")
@@ -73,7 +73,7 @@ def test_the_two_protocols_write_different_files(runs):
     key = ["area", "checkpoint", "layer"]
     m = orig["table"][orig["table"].row_type == "model"].merge(
         corr["table"][corr["table"].row_type == "model"], on=key, suffixes=("_o", "_c"))
-    assert len(m) == len(config.AREAS) * len(CKPTS) * len(config.LAYERS)
+    assert len(m) == len(study.AREAS) * len(CKPTS) * len(study.LAYERS)
     assert not np.allclose(m.score_o, m.score_c)
 
 
@@ -120,7 +120,7 @@ def test_tests_table_columns_and_p_values(runs, monkeypatch):
     for protocol in tuple(protocols.PROTOCOLS):
         tests = runs[protocol]["tests_table"]
         assert list(tests.columns) == list(tables.TEST_COLUMNS)
-        assert len(tests) == len(config.AREAS) * (len(config.LAYERS) + 1)
+        assert len(tests) == len(study.AREAS) * (len(study.LAYERS) + 1)
         assert set(tests.test) == {"layer", "best_layer"}
         assert tests.p.between(0, 1).all() and (tests.p > 0).all()
         assert (tests.p_fdr >= tests.p - 1e-12).all() and (tests.p_fdr <= 1).all()

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from scipy.stats import kendalltau
 
-from analysis import allen, config, stimuli, synthetic
+from analysis import allen, config, stimuli, study, synthetic
 
 
 def _files(root: Path) -> list[Path]:
@@ -32,7 +32,7 @@ def test_layout_is_complete(small_cache):
         assert f"ophys_experiment_data/{e['id']}.nwb" in names
         assert f"ophys_experiment_events/{e['id']}_events.npz" in names
     assert len(experiments) == 3 * len(json.loads((small_cache / "experiment_containers.json").read_text()))
-    assert config.TEMPLATE_EXPERIMENT_ID in {e["id"] for e in experiments}
+    assert study.TEMPLATE_EXPERIMENT_ID in {e["id"] for e in experiments}
 
 
 def test_manifest_is_allensdks_own(small_cache, tmp_path):
@@ -49,7 +49,7 @@ def test_provenance_marks_synthetic(small_cache):
     assert {r["licence"] for r in prov["stimulus_sources"]} >= {"CC-BY 3.0", "CC0 1.0"}
     for name in ("experiment_containers.json", "ophys_experiments.json", "cell_specimens.json"):
         assert all(r["source"] == "synthetic" for r in json.loads((small_cache / name).read_text()))
-    with h5py.File(small_cache / "ophys_experiment_data" / f"{config.TEMPLATE_EXPERIMENT_ID}.nwb", "r") as f:
+    with h5py.File(small_cache / "ophys_experiment_data" / f"{study.TEMPLATE_EXPERIMENT_ID}.nwb", "r") as f:
         assert f["general/source"][()] == b"synthetic"
         assert f["general/session_type"].dtype.kind == "S"  # fixed-length byte strings
 
@@ -58,7 +58,7 @@ def test_templates_only_in_template_experiment(small_cache):
     for path in (small_cache / "ophys_experiment_data").glob("*.nwb"):
         with h5py.File(path, "r") as f:
             has = "stimulus/templates" in f
-        assert has == (path.stem == str(config.TEMPLATE_EXPERIMENT_ID))
+        assert has == (path.stem == str(study.TEMPLATE_EXPERIMENT_ID))
 
 
 def test_real_ids_and_session_design(small_cache):

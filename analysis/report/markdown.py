@@ -6,13 +6,11 @@ from typing import Any, Sequence
 
 import pandas as pd
 
-from analysis import config
+from analysis import config, study
 
 
-STIMULUS_LABELS: dict[str, str] = {
-    "natural_scenes": "Natural Scenes",
-    "natural_movie_one": "Natural Movie One",
-}
+#: Display names of the stimuli (from their :class:`analysis.study.Stimulus` records).
+STIMULUS_LABELS: dict[str, str] = {s.name: s.label for s in study.STIMULI.values()}
 
 
 SYNTHETIC_NOTICE = "synthetic data: nothing here is a finding about mice"
@@ -65,7 +63,7 @@ def provenance_markdown(table: pd.DataFrame, provenance: dict[str, Any], source:
         rows = [
             dict(area=a, containers=areas[a].get("n_containers", ""),
                  experiments=areas[a].get("n_experiments", ""), neurons=areas[a].get("n_neurons", ""))
-            for a in config.AREAS if a in areas
+            for a in study.AREAS if a in areas
         ]
         parts.append(markdown_table(pd.DataFrame(rows), align="lrrr"))
     ckpts = provenance.get("checkpoints", {})

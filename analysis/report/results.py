@@ -15,32 +15,32 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
-from analysis import config
+from analysis import config, protocols, study, tables
 from analysis.bookbuild.layout import ENV_READS, SETTINGS_FILE, book_root
 from analysis.tables import GROUND_TRUTH_COLUMNS, ground_truth_path
 
 
 def default_grid() -> list[tuple[str, int]]:
     """Every stimulus x depth of the original study."""
-    return [(s, d) for s in config.STIMULI for d in config.DEPTHS]
+    return [(s, d) for s in study.DEFAULT_STIMULI for d in study.DEFAULT_DEPTHS]
 
 
-def validate_parameters(stimulus: Any, depth: Any, source: Any, cre_line: Any = config.CRE_LINE,
-                        seed: Any = config.SEED) -> dict[str, Any]:
+def validate_parameters(stimulus: Any, depth: Any, source: Any, cre_line: Any = study.CRE_LINE,
+                        seed: Any = study.SEED) -> dict[str, Any]:
     """Check the template's parameters before anything runs; return them normalised.
 
     Raises ValueError naming the bad value and listing the valid ones.
     """
-    config.validate_choice("stimulus", stimulus, config.STIMULI)
-    config.validate_choice("source", source, config.SOURCES)
-    config.validate_choice("cre_line", cre_line, config.CRE_LINES)
+    study.validate_choice("stimulus", stimulus, study.STIMULUS_NAMES)
+    study.validate_choice("source", source, study.SOURCES)
+    study.validate_choice("cre_line", cre_line, study.CRE_LINES)
     if isinstance(depth, bool) or not isinstance(depth, (int, np.integer)) or int(depth) <= 0:
         raise ValueError(
             f"depth must be a positive integer (imaging depth in um, e.g. "
-            f"{', '.join(map(str, config.DEPTHS))}); got {depth!r}"
+            f"{', '.join(map(str, study.DEFAULT_DEPTHS))}); got {depth!r}"
         )
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or int(seed) < 0:
-        raise ValueError(f"seed must be a non-negative integer (the study uses {config.SEED}); got {seed!r}")
+        raise ValueError(f"seed must be a non-negative integer (the study uses {study.SEED}); got {seed!r}")
     return dict(stimulus=stimulus, depth=int(depth), source=source, cre_line=cre_line, seed=int(seed))
 
 
@@ -52,7 +52,7 @@ def _record_read(path: Path) -> None:
 
 
 def load_results(source: str, stimulus: str, depth: int, cre_line: str | None = None,
-                 seed: int | None = None, protocol: str = "original") -> tuple[pd.DataFrame, dict[str, Any]]:
+                 seed: int | None = None, protocol: str = protocols.DEFAULT_PROTOCOLS[0]) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Read one result table and its provenance.
 
     Returns ``(table, provenance)``: the tidy table (``seed`` as nullable Int64,
@@ -61,7 +61,7 @@ def load_results(source: str, stimulus: str, depth: int, cre_line: str | None = 
     dict. If ``cre_line`` or ``seed`` are given they must match what the table
     was computed with.
     """
-    path = config.results_path(source, stimulus, depth, protocol=protocol)
+    path = tables.results_path(source, stimulus, depth, protocol=protocol)
     prov_path = path.with_suffix(".json")
     _record_read(path)
     if not path.is_file():
@@ -122,12 +122,12 @@ def as_bool(series: pd.Series) -> pd.Series:
     return series.astype(str).str.strip().str.lower().isin(("true", "1", "yes"))
 
 
-def load_tests(source: str, stimulus: str, depth: int, protocol: str = "original") -> pd.DataFrame | None:
+def load_tests(source: str, stimulus: str, depth: int, protocol: str = protocols.DEFAULT_PROTOCOLS[0]) -> pd.DataFrame | None:
     """The tests table of one stimulus, depth and protocol, or None when it was not written.
 
     ``significant`` is returned as bool; ``layer`` empty strings for best-layer rows.
     """
-    path = config.results_path(source, stimulus, depth, protocol=protocol, kind="tests")
+    path = tables.results_path(source, stimulus, depth, protocol=protocol, kind="tests")
     _record_read(path)
     if not path.is_file():
         return None
@@ -152,7 +152,7 @@ def load_protocol(source: str, grid: Sequence[tuple[str, int]], protocol: str) -
     """
     out: dict[str, Any] = {"tables": [], "tests": [], "missing": [], "missing_tests": [], "cells": []}
     for stimulus, depth in grid:
-        path = config.results_path(source, stimulus, depth, protocol=protocol)
+        path = tables.results_path(source, stimulus, depth, protocol=protocol)
         _record_read(path)
         if not path.is_file():
             out["missing"].append(path)
@@ -160,7 +160,7 @@ def load_protocol(source: str, grid: Sequence[tuple[str, int]], protocol: str) -
         table, _ = load_results(source, stimulus, depth, protocol=protocol)
         tests = load_tests(source, stimulus, depth, protocol)
         if tests is None:
-            out["missing_tests"].append(config.results_path(source, stimulus, depth, protocol=protocol,
+            out["missing_tests"].append(tables.results_path(source, stimulus, depth, protocol=protocol,
                                                             kind="tests"))
         out["tables"].append(table)
         out["tests"].append(tests)

@@ -10,6 +10,7 @@ import pandas as pd
 from analysis.report import figures
 from analysis.report.inference import relative_path
 from analysis.report.markdown import STIMULUS_LABELS, SYNTHETIC_NOTICE, is_synthetic, markdown_table
+from analysis.report.figures.style import ALTERNATIVE, REFERENCE
 from analysis.report.results import book_settings, load_protocol
 
 
@@ -24,8 +25,8 @@ def robustness_frame(source: str | None = None, grid: Sequence[tuple[str, int]] 
         s = book_settings()
         source = s["source"] if source is None else source
         grid = s["grid"] if grid is None else grid
-    orig = load_protocol(source, grid, "original")
-    corr = load_protocol(source, grid, "corrected")
+    orig = load_protocol(source, grid, REFERENCE)
+    corr = load_protocol(source, grid, ALTERNATIVE)
     cells = set(corr["cells"])
     keep = [i for i, cell in enumerate(orig["cells"]) if cell in cells]
     frame = figures.robustness_data([orig["tables"][i] for i in keep], corr["tables"],

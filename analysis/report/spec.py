@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Sequence
 
-from analysis import config
+from analysis import config, study, tables
 from analysis.report.markdown import STIMULUS_LABELS
 from analysis.report.results import default_grid, validate_parameters
 
@@ -21,7 +21,7 @@ def chapter_code() -> list[Path]:
 
 
 def book_spec(grid: Sequence[tuple[str, int]] | None = None, source: str = "synthetic",
-              cre_line: str = config.CRE_LINE, seed: int = config.SEED,
+              cre_line: str = study.CRE_LINE, seed: int = study.SEED,
               require_results: bool = True) -> dict[str, Any]:
     """Validated keyword arguments of :func:`analysis.bookbuild.make_chapters` / ``render``.
 
@@ -42,7 +42,7 @@ def book_spec(grid: Sequence[tuple[str, int]] | None = None, source: str = "synt
         pair = (p["stimulus"], p["depth"])
         if pair in out:
             raise ValueError(f"grid lists {pair} twice")
-        path = config.results_path(source, *pair)
+        path = tables.results_path(source, *pair)
         if require_results and not path.is_file():
             raise FileNotFoundError(f"no result table {path} for {pair[0]} at {pair[1]} um; "
                                     "run the pipeline for it first")

@@ -6,7 +6,7 @@ from typing import Any, Sequence
 
 import pandas as pd
 
-from analysis import config
+from analysis import config, study
 from analysis.report import figures
 from analysis.report.markdown import STIMULUS_LABELS, SYNTHETIC_NOTICE, is_synthetic, markdown_table
 from analysis.report.results import book_settings, load_all_results
@@ -39,7 +39,7 @@ def results_text(table: pd.DataFrame, provenance: dict[str, Any] | None = None,
         f"{frac.min():.0%} to {frac.max():.0%} of the areas' noise ceilings (@{corrected_label}). "
         f"Best layers: " + "; ".join(
             f"{a}: rat `{best.loc[a].get('rat', '-')}`, treeshrew `{best.loc[a].get('treeshrew', '-')}`"
-            for a in config.AREAS if a in best.index) + ". "
+            for a in study.AREAS if a in best.index) + ". "
         "Differences smaller than the error bars (SD over five seeds) should not be read as effects."
     )
     if is_synthetic(provenance=provenance, source=str(table["source"].iloc[0]) if "source" in table else None):
@@ -56,7 +56,7 @@ def methods_counts_table(source: str | None = None, grid: Sequence[tuple[str, in
         if stim is None and len(table):
             stim, depth = table["stimulus"].iloc[0], int(table["depth"].iloc[0])
         areas = prov.get("areas", {})
-        for area in config.AREAS:
+        for area in study.AREAS:
             a = areas.get(area)
             if a is None:
                 t = table[table["area"] == area]

@@ -20,7 +20,7 @@ from typing import Iterable, Sequence
 import numpy as np
 import pandas as pd
 
-from analysis import config
+from analysis import config, study, tables
 from analysis.report.figures.style import (
     BAND_NILI, BAND_SD, BEST_SIGNIFICANT, COLOURS, NOISE_CEILING, OFFSETS, SERIES, SIGNIFICANT,
     SPECIES_COLOURS, TICKS, series_of, tick_of,
@@ -80,7 +80,7 @@ def noise_ceilings(table: pd.DataFrame) -> pd.DataFrame:
     out["low"] = np.where(nili, out["area"].map(lower).astype(float), out["median"] - out["sd"])
     out["high"] = np.where(nili, out["area"].map(upper).astype(float), out["median"] + out["sd"])
     out["band"] = np.where(nili, BAND_NILI, BAND_SD)
-    order = {a: i for i, a in enumerate(config.AREAS)}
+    order = {a: i for i, a in enumerate(study.AREAS)}
     return out.sort_values("area", key=lambda s: s.map(order)).reset_index(drop=True)
 
 
@@ -163,7 +163,7 @@ def figure_data(table: pd.DataFrame, corrected: bool = False,
             tick = tick_of(r["layer"])
             rows.append(dict(
                 area=r["area"], series=series, species=r["species"],
-                pathway=config.layer_pathway(r["layer"]), layer=r["layer"], tick=tick,
+                pathway=study.layer_pathway(r["layer"]), layer=r["layer"], tick=tick,
                 x=TICKS.index(tick) + OFFSETS[series], value=float(r["value"]),
                 sd=float(r["sd"]) if r["n_seeds"] > 1 else np.nan, n_seeds=int(r["n_seeds"]),
                 ci_low=float(r.get("ci_low", np.nan)), ci_high=float(r.get("ci_high", np.nan)),
@@ -171,7 +171,7 @@ def figure_data(table: pd.DataFrame, corrected: bool = False,
     base = table[table["row_type"] == "baseline"]
     for r in base.to_dict("records"):
         rows.append(dict(
-            area=r["area"], series="Baseline", species="", pathway="pixel", layer=config.PIXEL_LAYER,
+            area=r["area"], series="Baseline", species="", pathway="pixel", layer=study.PIXEL_LAYER,
             tick="pixel", x=0.0, value=float(r["score"]), sd=np.nan, n_seeds=1,
             ci_low=float(r.get("ci_low", np.nan)), ci_high=float(r.get("ci_high", np.nan)),
         ))
@@ -203,7 +203,7 @@ def figure_data(table: pd.DataFrame, corrected: bool = False,
     df["colour"] = df["colour"].fillna("grey")
     df["corrected"] = bool(corrected)
     series_order = {s: i for i, s in enumerate(SERIES + (NOISE_CEILING, SIGNIFICANT, BEST_SIGNIFICANT))}
-    area_order = {a: i for i, a in enumerate(config.AREAS)}
+    area_order = {a: i for i, a in enumerate(study.AREAS)}
     df = df.assign(_a=df["area"].map(area_order), _s=df["series"].map(series_order),
                    _t=df["tick"].map({t: i for i, t in enumerate(TICKS)}).fillna(-1),
                    _x=df["x"].fillna(-1))
@@ -236,13 +236,13 @@ def _significance_marks(df: pd.DataFrame, tests: pd.DataFrame) -> list[dict]:
                                   x=np.nan, value=np.nan))
                 continue
             layer = str(r["layer"])
-            if layer not in config.LAYERS:
+            if layer not in study.LAYERS:
                 continue
             tick = tick_of(layer)
-            pair = [series_of(sp, layer) for sp in config.SPECIES]
+            pair = [series_of(sp, layer) for sp in study.SPECIES]
             at = d[(d["layer"] == layer) & d["series"].isin(pair)]
             y = float(np.nanmax(top[d.index.get_indexer(at.index)])) if len(at) else hi
-            marks.append(dict(common, series=SIGNIFICANT, pathway=config.layer_pathway(layer),
+            marks.append(dict(common, series=SIGNIFICANT, pathway=study.layer_pathway(layer),
                               layer=layer, tick=tick,
                               x=TICKS.index(tick) + float(np.mean([OFFSETS[p] for p in pair])),
                               value=y + margin))
@@ -312,8 +312,8 @@ def summary_data(tables: pd.DataFrame | Sequence[pd.DataFrame]) -> pd.DataFrame:
                 baseline=float(base.get(area, np.nan)),
             ))
     out = pd.DataFrame(rows, columns=columns)
-    order = {a: i for i, a in enumerate(config.AREAS)}
-    stim_order = {s: i for i, s in enumerate(config.STIMULI)}
+    order = {a: i for i, a in enumerate(study.AREAS)}
+    stim_order = {s: i for i, s in enumerate(study.STIMULUS_NAMES)}
     out = out.sort_values(["stimulus", "depth", "area", "species"],
                           key=lambda s: s.map(stim_order) if s.name == "stimulus"
                           else s.map(order) if s.name == "area" else s)
@@ -329,7 +329,7 @@ def species_comparison(summary: pd.DataFrame, corrected: bool = False) -> pd.Dat
     col = "corrected_value" if corrected else "value"
     wide = summary.pivot_table(index=["stimulus", "depth", "area"], columns="species",
                                values=col, aggfunc="first").reset_index()
-    for sp in config.SPECIES:
+    for sp in study.SPECIES:
         if sp not in wide:
             wide[sp] = np.nan
     wide["difference"] = wide["rat"] - wide["treeshrew"]
@@ -338,6 +338,6 @@ def species_comparison(summary: pd.DataFrame, corrected: bool = False) -> pd.Dat
     wide.columns.name = None
     wide = wide.sort_values(
         ["stimulus", "depth", "area"],
-        key=lambda s: s.map({v: i for i, v in enumerate(config.STIMULI)}) if s.name == "stimulus"
-        else s.map({v: i for i, v in enumerate(config.AREAS)}) if s.name == "area" else s)
+        key=lambda s: s.map({v: i for i, v in enumerate(study.STIMULUS_NAMES)}) if s.name == "stimulus"
+        else s.map({v: i for i, v in enumerate(study.AREAS)}) if s.name == "area" else s)
     return wide[["stimulus", "depth", "area", "rat", "treeshrew", "difference", "higher"]].reset_index(drop=True)

@@ -10,7 +10,7 @@ import html
 import numpy as np
 import pandas as pd
 
-from analysis import config
+from analysis import config, study
 from analysis.report.figures.style import (
     BAND_SD, BEST_SIGNIFICANT, CI_ALPHA, COLOURS, NOISE_CEILING, PANEL_GRID, PROTOCOL_COLOURS,
     PROTOCOL_OFFSETS, PROTOCOLS, ROBUSTNESS_Y_LABEL, SERIES, SIGNIFICANT, SPECIES_COLOURS, TICKS, TITLE,
@@ -32,7 +32,7 @@ def plot_interactive(fig_df: pd.DataFrame, title: str = TITLE, subtitle: str = "
 
     best_sig = set(fig_df.loc[fig_df["series"] == BEST_SIGNIFICANT, "area"])
     fig = make_subplots(rows=2, cols=3,
-                        subplot_titles=[a + (" *" if a in best_sig else "") for a in config.AREAS],
+                        subplot_titles=[a + (" *" if a in best_sig else "") for a in study.AREAS],
                         horizontal_spacing=0.07, vertical_spacing=0.12)
     y_label = y_label_of(fig_df)
     x_end = len(TICKS) - 1
@@ -131,7 +131,7 @@ def _interactive_panels(fig, frame: pd.DataFrame, stimuli: list, depths: list, y
     Once the caller has drawn a subplot (the generator resumes), it gets the area ticks
     and, in the first column, ``y_label`` (as :func:`.static._static_panels` does).
     """
-    areas = list(config.AREAS)
+    areas = list(study.AREAS)
     for i, stim in enumerate(stimuli):
         for j, depth in enumerate(depths):
             cell = {"row": i + 1, "col": j + 1}
@@ -157,7 +157,7 @@ def plot_summary_interactive(summary: pd.DataFrame, title: str = "", subtitle: s
 
     col = "corrected_value" if corrected else "value"
     fig, stimuli, depths = _interactive_grid(summary)
-    areas = list(config.AREAS)
+    areas = list(study.AREAS)
     shown: set[str] = set()
     y_label = "best-layer " + (Y_LABEL_CORRECTED if corrected else Y_LABEL)
     for cell, d in _interactive_panels(fig, summary, stimuli, depths, y_label):
@@ -221,7 +221,7 @@ def plot_robustness_interactive(frame: pd.DataFrame, title: str = "", subtitle: 
     import plotly.graph_objects as go
 
     fig, stimuli, depths = _interactive_grid(frame)
-    areas = list(config.AREAS)
+    areas = list(study.AREAS)
     shown: set[str] = set()
     for cell, d in _interactive_panels(fig, frame, stimuli, depths, ROBUSTNESS_Y_LABEL):
         for prot in PROTOCOLS:

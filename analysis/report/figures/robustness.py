@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from analysis import config
+from analysis import config, study
 from analysis.report.figures.data import check_columns, layer_stats, noise_ceilings, tests_of
-from analysis.report.figures.style import PROTOCOLS
+from analysis.report.figures.style import ALTERNATIVE, PROTOCOLS, REFERENCE
 
 
 _ROBUSTNESS_COLUMNS = [
@@ -44,7 +44,7 @@ def _protocol_rows(tables, tests, protocol: str) -> list[dict]:
         stats = layer_stats(t[t["row_type"] == "model"]).set_index(["area", "species", "layer"])
         bt = tst[(tst["stimulus"].astype(str) == str(stimulus)) & (tst["depth"].astype(int) == int(depth))] \
             if len(tst) else tst
-        for area in [a for a in config.AREAS if a in set(t["area"])]:
+        for area in [a for a in study.AREAS if a in set(t["area"])]:
             if area not in stats.index.get_level_values(0):
                 continue
             per = stats.loc[area]
@@ -60,7 +60,7 @@ def _protocol_rows(tables, tests, protocol: str) -> list[dict]:
                          basis="best-layer test (seed means)")
             else:
                 layers, scores = {}, {}
-                for sp in config.SPECIES:
+                for sp in study.SPECIES:
                     if sp in per.index.get_level_values(0):
                         v = per.loc[sp]["value"]
                         layers[sp], scores[sp] = str(v.idxmax()), float(v.max())
@@ -68,10 +68,10 @@ def _protocol_rows(tables, tests, protocol: str) -> list[dict]:
                          ci_low=np.nan, ci_high=np.nan, p_fdr=np.nan, significant=pd.NA, tested=False,
                          basis="seed medians (no tests table)")
             ceiling = float(nc["median"].get(area, np.nan))
-            for sp in config.SPECIES:
+            for sp in study.SPECIES:
                 layer = layers.get(sp, "")
                 r[f"best_layer_{sp}"] = layer
-                r[f"pathway_{sp}"] = config.layer_pathway(layer) if layer else ""
+                r[f"pathway_{sp}"] = study.layer_pathway(layer) if layer else ""
                 r[f"score_{sp}"] = scores.get(sp, np.nan)
                 hi = np.nan
                 if layer and (sp, layer) in per.index:
@@ -118,14 +118,14 @@ def robustness_data(original_tables, corrected_tables, original_tests=None,
         ``basis``. With a tests table the best layers and scores are those of the
         test (seed means); without one, the figures' seed medians.
     """
-    rows = _protocol_rows(original_tables, original_tests, "original") \
-        + _protocol_rows(corrected_tables, corrected_tests, "corrected")
+    rows = _protocol_rows(original_tables, original_tests, REFERENCE) \
+        + _protocol_rows(corrected_tables, corrected_tests, ALTERNATIVE)
     out = pd.DataFrame(rows, columns=_ROBUSTNESS_COLUMNS)
     out["significant"] = out["significant"].astype("boolean")
     out["tested"] = out["tested"].astype(bool)
     out["reaches_ceiling"] = out["reaches_ceiling"].astype(bool)
-    stim_order = {v: i for i, v in enumerate(config.STIMULI)}
-    area_order = {v: i for i, v in enumerate(config.AREAS)}
+    stim_order = {v: i for i, v in enumerate(study.STIMULUS_NAMES)}
+    area_order = {v: i for i, v in enumerate(study.AREAS)}
     prot_order = {v: i for i, v in enumerate(PROTOCOLS)}
     out = out.sort_values(["stimulus", "depth", "area", "protocol"], key=lambda s: (
         s.map(stim_order) if s.name == "stimulus" else s.map(area_order) if s.name == "area"
@@ -148,14 +148,14 @@ def robustness_counts(frame: pd.DataFrame) -> dict:
     ``reach_both``.
     """
     keys = ["stimulus", "depth", "area"]
-    o = frame[frame["protocol"] == "original"].set_index(keys)
-    c = frame[frame["protocol"] == "corrected"].set_index(keys)
+    o = frame[frame["protocol"] == REFERENCE].set_index(keys)
+    c = frame[frame["protocol"] == ALTERNATIVE].set_index(keys)
     both = o.index.intersection(c.index)
     o, c = o.loc[both], c.loc[both]
     counts: dict = {"n": int(len(both)),
                     "n_conditions": int(len({k[:2] for k in both})),
                     "one_protocol_only": int(len(frame.set_index(keys).index.unique()) - len(both))}
-    for name, f in (("original", o), ("corrected", c)):
+    for name, f in ((REFERENCE, o), (ALTERNATIVE, c)):
         counts[f"rat_{name}"] = int((f["higher"] == "rat").sum())
         counts[f"treeshrew_{name}"] = int((f["higher"] == "treeshrew").sum())
         counts[f"tested_{name}"] = int(f["tested"].sum())

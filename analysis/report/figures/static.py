@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from analysis import config
+from analysis import config, study
 from analysis.report.figures.style import (
     BEST_SIGNIFICANT, CI_ALPHA, COLOURS, NOISE_CEILING, PANEL_GRID, PROTOCOL_COLOURS, PROTOCOL_OFFSETS,
     PROTOCOLS, ROBUSTNESS_Y_LABEL, SERIES, SIGNIFICANT, SPECIES_COLOURS, TICKS, TITLE, Y_LABEL,
@@ -115,7 +115,7 @@ def _static_panels(frame: pd.DataFrame, axes, stimuli: list, depths: list, y_lab
     Empty panels are hidden; once the caller has drawn a panel (the generator resumes),
     it gets the area ticks, its title and, in the first column, ``y_label``.
     """
-    areas = list(config.AREAS)
+    areas = list(study.AREAS)
     for i, stim in enumerate(stimuli):
         for j, depth in enumerate(depths):
             ax = axes[i][j]
@@ -144,7 +144,7 @@ def plot_summary_static(summary: pd.DataFrame, title: str = "", subtitle: str = 
     col = "corrected_value" if corrected else "value"
     stimuli, depths = stimulus_depth_grid(summary)
     fig, axes = _panel_grid(len(stimuli), len(depths), 3.8, 2.2, 0.35, title, subtitle)
-    areas = list(config.AREAS)
+    areas = list(study.AREAS)
     y_label = "best-layer " + (Y_LABEL_CORRECTED if corrected else Y_LABEL)
     for ax, d in _static_panels(summary, axes, stimuli, depths, y_label):
         for k, area in enumerate(areas):
@@ -193,7 +193,7 @@ def plot_robustness_static(frame: pd.DataFrame, title: str = "", subtitle: str =
 
     stimuli, depths = stimulus_depth_grid(frame)
     fig, axes = _panel_grid(len(stimuli), len(depths), 3.6, 2.4, 0.4, title, subtitle)
-    areas = list(config.AREAS)
+    areas = list(study.AREAS)
     for ax, d in _static_panels(frame, axes, stimuli, depths, ROBUSTNESS_Y_LABEL):
         ax.axhline(0, color="black", linestyle=":", linewidth=1)
         span = np.nanmax(np.abs(d[["difference", "ci_low", "ci_high"]].to_numpy(float)))

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from analysis import config
+from analysis import config, protocols, study
 
 
 #: Title of the per-stimulus figures (the original's).
@@ -70,7 +70,7 @@ NOISE_CEILING = "Noise ceiling"
 
 #: Panel grid: (row, column) of each area, 0-based (the original's order).
 PANEL_GRID: dict[str, tuple[int, int]] = {
-    area: divmod(i, 3) for i, area in enumerate(config.AREAS)
+    area: divmod(i, 3) for i, area in enumerate(study.AREAS)
 }
 
 
@@ -99,14 +99,16 @@ BAND_SD = "±1 SD"
 BAND_NILI = "Nili bounds"
 
 
-#: The two protocols compared by :func:`robustness_data`, in display order, with colours.
-PROTOCOLS: tuple[str, ...] = ("original", "corrected")
+#: The two protocols compared by :func:`robustness_data`, in display order (the study's
+#: default pair: the reference, then the alternative), with colours.
+PROTOCOLS: tuple[str, ...] = tuple(protocols.DEFAULT_PROTOCOLS[:2])
+REFERENCE, ALTERNATIVE = PROTOCOLS
 
 
-PROTOCOL_COLOURS: dict[str, str] = {"original": "dimgrey", "corrected": "seagreen"}
+PROTOCOL_COLOURS: dict[str, str] = {REFERENCE: "dimgrey", ALTERNATIVE: "seagreen"}
 
 
-PROTOCOL_OFFSETS: dict[str, float] = {"original": -0.15, "corrected": 0.15}
+PROTOCOL_OFFSETS: dict[str, float] = {REFERENCE: -0.15, ALTERNATIVE: 0.15}
 
 
 ROBUSTNESS_Y_LABEL = "rat − treeshrew at best layers (τa)"
@@ -114,23 +116,23 @@ ROBUSTNESS_Y_LABEL = "rat − treeshrew at best layers (τa)"
 
 def tick_of(layer: str) -> str:
     """Tick label of a layer: ``p1_res_block3`` and ``p2_res_block3`` -> ``res_block3``."""
-    if layer == config.PIXEL_LAYER:
+    if layer == study.PIXEL_LAYER:
         return "pixel"
     if layer.startswith(("p1_", "p2_")):
         return layer[3:]
     if layer in ("s1", "out"):
         return layer
     raise ValueError(
-        f"unknown layer {layer!r}; valid layers: {', '.join((config.PIXEL_LAYER,) + config.LAYERS)}"
+        f"unknown layer {layer!r}; valid layers: {', '.join((study.PIXEL_LAYER,) + study.LAYERS)}"
     )
 
 
 def series_of(species: str, layer: str) -> str:
     """Figure series of a (species, layer): ``("rat", "p1_res_block2")`` -> ``"Rat P1"``."""
-    if layer == config.PIXEL_LAYER:
+    if layer == study.PIXEL_LAYER:
         return "Baseline"
-    config.validate_choice("species", species, config.SPECIES)
-    pathway = config.layer_pathway(layer)
+    study.validate_choice("species", species, study.SPECIES)
+    pathway = study.layer_pathway(layer)
     return f"{species.capitalize()} {'s1/out' if pathway == 'shared' else pathway}"
 
 
@@ -150,6 +152,6 @@ def band_name(fig_df: pd.DataFrame) -> str:
 
 def stimulus_depth_grid(frame: pd.DataFrame) -> tuple[list[str], list[int]]:
     """Stimuli (in config order) and depths present in a frame: the rows and columns of a panel grid."""
-    stimuli = [s for s in config.STIMULI if s in set(frame["stimulus"])] or ["?"]
+    stimuli = [s for s in study.STIMULUS_NAMES if s in set(frame["stimulus"])] or ["?"]
     depths = sorted(set(int(d) for d in frame["depth"])) or [0]
     return stimuli, depths
