@@ -15,7 +15,10 @@ Commands
 
 Environment variables: ``RSA_DATA``, ``RSA_CHECKPOINTS``, ``RSA_CACHE``,
 ``RSA_RESULTS`` (see :mod:`analysis.config`); ``RSA_DOWNLOAD=1`` is the same as
-``--download``; ``RSA_DASK_SCHEDULER`` is the default of ``--dask``.
+``--download``; ``RSA_DASK_SCHEDULER`` is the default of ``--dask``; ``RSA_OFFLINE=1``
+is the same as the global ``--offline`` (no download of any kind; missing checkpoints are
+otherwise downloaded by default); ``RSA_NET_TIMEOUT`` / ``RSA_NET_RETRIES``: see
+:mod:`analysis.net`.
 """
 
 from __future__ import annotations
@@ -44,7 +47,10 @@ examples:
 environment: RSA_DATA (data root, default data/), RSA_CHECKPOINTS (checkpoint folder searched
 first), RSA_CACHE (cache, default .cache/), RSA_RESULTS (tables, default results/),
 RSA_DOWNLOAD=1 (allow downloads from the Allen Institute and the checkpoint host),
-RSA_DASK_SCHEDULER (Dask scheduler address, the default of --dask).
+RSA_DASK_SCHEDULER (Dask scheduler address, the default of --dask), RSA_OFFLINE=1 (the same
+as the global --offline: no downloads at all; otherwise missing checkpoints are downloaded
+into checkpoints/ by default), RSA_NET_TIMEOUT (connect/read timeout in s, default 30),
+RSA_NET_RETRIES (extra attempts, default 2).
 """
 
 
@@ -121,6 +127,9 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
+    parser.add_argument("--offline", dest="forbid_downloads", action="store_true",
+                        help="forbid every download (checkpoints, Allen data); same as RSA_OFFLINE=1. "
+                             "Give it before the command (`paper --offline` selects the offline renderer)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     p = sub.add_parser("synth", help="build the embedded synthetic Brain Observatory")
@@ -164,8 +173,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="use the offline renderer (pandoc + Typst) even when quarto is installed")
     _add_run_options(p)
 
-    p = sub.add_parser("checkpoints", help="locate and verify the network checkpoints")
-    p.add_argument("--download", action="store_true", default=os.environ.get("RSA_DOWNLOAD") == "1")
+    p = sub.add_parser("checkpoints", help="locate and verify (SHA-256 of the bytes) the network checkpoints; "
+                                           "missing ones are downloaded unless offline")
+    p.add_argument("--download", action="store_true", default=os.environ.get("RSA_DOWNLOAD") == "1",
+                   help="accepted for compatibility: checkpoints are downloaded by default")
 
     sub.add_parser("paths", help="print the configured folders")
     return parser
@@ -201,6 +212,9 @@ def _cmd_run(args: argparse.Namespace, grid: Sequence[tuple[str, int]]) -> int:
 
     # validate everything first; the original protocol of a cell first
     configs = [_run_config(args, s, d, p) for p in _protocols(args) for s, d in grid]
+    from . import checkpoints  # located (downloaded unless offline) before any data is built
+
+    checkpoints.locate_all(checkpoints.select_checkpoints(names=args.checkpoints))
     if args.source == "synthetic":
         ensure_synthetic(sorted({d for _, d in grid}))
     for cfg in configs:
@@ -222,6 +236,8 @@ def _cmd_ground_truth(source: str, seed: int, n_boot: int, force: bool = False) 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit status."""
     args = build_parser().parse_args(argv)
+    if args.forbid_downloads:
+        os.environ["RSA_OFFLINE"] = "1"
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
     try:
@@ -261,8 +277,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "checkpoints":
             from . import checkpoints
 
-            for entry in checkpoints.load_manifest():
-                path = checkpoints.locate(entry, download=args.download)
+            entries = checkpoints.load_manifest()
+            for entry, path in zip(entries, checkpoints.locate_all(entries)):
                 print(f"{entry.name:5s} {entry.species:9s} seed {entry.seed}  ok  {path}")
             return 0
         if args.command == "paths":
