@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from . import cache, config, fileio, study
+from . import cache, config, fileio, net, study
 
 SYNTH_HINT = "build it with `python -m analysis synth`"
 
@@ -84,6 +84,8 @@ def _make_api_class():
                     "(`--download` or RSA_DOWNLOAD=1; analysis.allen.open_cache(..., download=True)) "
                     "on a machine with network access to api.brain-map.org, or copy the file to that path."
                 )
+                if net.offline():
+                    how += " The offline switch (RSA_OFFLINE=1 or --offline) is set: unset it to allow downloads."
             return DataUnavailableError(f"{what} is not in the local cache ({where}). {how}", what, path)
 
         def _need(self, path: str | None, what: str) -> None:
@@ -145,7 +147,7 @@ def _make_api_class():
         def retrieve_parsed_json_over_http(self, url, post=False):
             if not self.download:
                 raise self._unavailable(f"The API response for {url}", None)
-            return super().retrieve_parsed_json_over_http(url, post=post)
+            return _get_json(url, post=post)
 
         def retrieve_file_over_http(self, url, file_path, zipped=False):
             if not self.download:
@@ -157,20 +159,45 @@ def _make_api_class():
     return LocalFirstApi
 
 
-def _stream_atomic(url: str, path: Path) -> None:
-    """Download ``url`` to ``path`` via a temporary name in the same folder (with progress)."""
-    import requests
+def _get_json(url: str, post: bool = False) -> Any:
+    """AllenSDK's JSON query (GET, or POST of the query string as JSON), with timeouts and retries.
 
+    Replaces ``json_utilities.read_url_get/post`` (``urlopen`` without a timeout); a host
+    that cannot be reached raises :class:`analysis.net.NetworkError` (see :mod:`analysis.net`).
+    """
+    import requests
+    from urllib.parse import parse_qsl, urlsplit, urlunsplit
+
+    if post:
+        u = urlsplit(url)
+        target, body = urlunsplit((u.scheme, u.netloc, u.path, "", "")), json.dumps(dict(parse_qsl(u.query)))
+    else:
+        target, body = requests.utils.quote(url, ";/?:@&=+$,"), None
+
+    def attempt() -> Any:
+        with net.get(target, "an AllenSDK query", post_json=body) as response:
+            return json.loads(response.content.decode("utf-8"))
+
+    return net.with_retries(attempt, target, "an AllenSDK query")
+
+
+def _stream_atomic(url: str, path: Path) -> None:
+    """Download ``url`` to ``path`` via a temporary name in the same folder (with progress).
+
+    Connect/read timeouts and bounded retries from :mod:`analysis.net`; a failed attempt
+    leaves no partial file; the last failure raises :class:`analysis.net.NetworkError`.
+    """
     from .progress import progress
 
-    with fileio.atomic_path(path, suffix=".part") as tmp, \
-            requests.get(url, stream=True, timeout=(9.05, 31.1)) as response:
-        response.raise_for_status()
-        total = int(response.headers.get("content-length") or 0) or None
-        with open(tmp, "wb") as f, progress(total=total, unit="B", unit_scale=True, desc=path.name) as bar:
-            for chunk in response.iter_content(chunk_size=1 << 20):
-                f.write(chunk)
-                bar.update(len(chunk))
+    def attempt() -> None:
+        with fileio.atomic_path(path, suffix=".part") as tmp, net.get(url, path.name, stream=True) as response:
+            total = int(response.headers.get("content-length") or 0) or None
+            with open(tmp, "wb") as f, progress(total=total, unit="B", unit_scale=True, desc=path.name) as bar:
+                for chunk in response.iter_content(chunk_size=1 << 20):
+                    f.write(chunk)
+                    bar.update(len(chunk))
+
+    net.with_retries(attempt, url, path.name, path)
 
 
 _API_CLASS = None
@@ -213,6 +240,8 @@ def open_cache(source: str, root: Path | None = None, download: bool | None = No
     root = Path(root).expanduser().resolve() if root is not None else config.cache_dir(source)
     if download is None:
         download = _env_download()
+    if net.offline():  # RSA_OFFLINE=1 / --offline forbids every download
+        download = False
     manifest = root / "manifest.json"
     if source == "synthetic":
         download = False

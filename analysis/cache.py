@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
@@ -141,36 +142,39 @@ def get_or_compute(
     return result
 
 
-_DIGEST_MEMO = "file_sha256.json"
+#: In-process memo of :func:`file_digest`: resolved path -> (stat identity, sha256).
+_DIGEST_MEMO: dict[str, tuple[tuple[int, ...], str]] = {}
+
+
+def _identity(st: os.stat_result) -> tuple[int, ...]:
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
 
 
 def file_digest(path: str | Path) -> str:
-    """SHA-256 of a file's bytes, memoised per (resolved path, size, mtime_ns).
+    """SHA-256 of a file's bytes (NWB and events files: the fingerprints of the responses cache).
 
-    The memo lives in ``<RSA_CACHE>/file_sha256.json``, so large inputs (NWB files,
-    checkpoints) are hashed once across processes; a file whose size or modification
-    time changed is hashed again. An unwritable cache only costs re-hashing.
+    Why no persistent memo. The former one, in ``<RSA_CACHE>/file_sha256.json`` keyed on
+    ``(path, size, mtime_ns)``, could go stale: a file edited in place with its size kept
+    and its mtime restored (``touch -r``, ``os.utime``) kept its old hash, so the caches and
+    the provenance recorded content that was no longer on disk. Hashing is cheap next to
+    what the hash guards (measured: SHA-256 runs at ~400 MB/s on a busy 2-core machine; a
+    synthetic NWB or events file is ~0.6 MB, ~2 ms; a real NWB file of ~0.5 GB takes about
+    1.3 s, once per process), so every process hashes the bytes again.
+
+    Within one process a file is hashed once while its identity ``(st_dev, st_ino, size,
+    mtime_ns, ctime_ns)`` is unchanged. ``ctime`` is what makes this sound: the kernel sets
+    it to the current time on every write, rename, chmod or ``utime`` call and offers no
+    call to set it back (``touch -r`` and ``os.utime`` set atime and mtime only), so an edit
+    cannot keep all five fields short of changing the system clock (root). Replacing the
+    file changes the inode or ctime as well. Checkpoints do not use this: they are verified
+    from the very bytes that are parsed (:func:`analysis.checkpoints.read_verified`).
     """
     path = Path(path).resolve()
-    st = path.stat()
-    key, stamp = str(path), [st.st_size, st.st_mtime_ns]
-    memo_path = config.work_cache_dir() / _DIGEST_MEMO
-
-    def read_memo() -> dict:
-        try:
-            memo = json.loads(memo_path.read_text())
-            return memo if isinstance(memo, dict) else {}
-        except (OSError, ValueError):
-            return {}
-
-    hit = read_memo().get(key)
-    if isinstance(hit, dict) and hit.get("stamp") == stamp and isinstance(hit.get("sha256"), str):
-        return hit["sha256"]
+    ident = _identity(path.stat())
+    hit = _DIGEST_MEMO.get(str(path))
+    if hit is not None and hit[0] == ident:
+        return hit[1]
     digest = hash_file(path)
-    try:  # re-read just before writing so that concurrent processes lose little
-        memo = read_memo()
-        memo[key] = {"stamp": stamp, "sha256": digest}
-        fileio.write_text_atomic(memo_path, json.dumps(memo, indent=1, sort_keys=True))
-    except OSError:
-        pass
+    if _identity(path.stat()) == ident:  # unchanged while it was read: safe to remember
+        _DIGEST_MEMO[str(path)] = (ident, digest)
     return digest

@@ -8,7 +8,13 @@ code a tampered file carries. This module therefore reads them with its own
 restricted unpickler (:func:`safe_load_checkpoint`):
 
 * tensors are rebuilt from the raw storage bytes with public torch APIs
-  (``torch.frombuffer`` + a bounds-checked ``as_strided``), always on the CPU;
+  (``torch.frombuffer`` + ``as_strided``), always on the CPU, and only when the view is
+  dense and covers its storage exactly (no stride-0 or overlapping views that would
+  allocate more than the file holds, no storage shared by two tensors);
+* storage members must be *stored* (torch never compresses them) and their sizes are
+  compared with what the tensors need before a byte is read (no zip bombs);
+* containers nested deeper than :data:`MAX_NESTING` levels are refused (no bare
+  ``RecursionError``);
 * ``collections.OrderedDict`` / ``defaultdict`` and a few builtin names are allowed as data;
 * the omegaconf containers (``DictConfig``, ``ListConfig``, ``*Node``, ``Metadata``) and
   ``typing.Any`` are mapped to *inert* stand-ins that only record the state they are given
@@ -20,19 +26,32 @@ restricted unpickler (:func:`safe_load_checkpoint`):
   :class:`UnsafeCheckpointError` *before* anything is called.
 
 Locating: :func:`locate` searches :func:`analysis.config.checkpoint_search_dirs` in order
-and verifies the SHA-256 from the committed manifest (``checkpoints/manifest.json``); hashes
-are memoised per ``(path, size, mtime_ns)``. With ``download=True`` a missing file is fetched
-with pooch into the project's ``checkpoints/`` folder (pooch verifies the hash and never
-leaves a partial file).
+and verifies the SHA-256 from the committed manifest (``checkpoints/manifest.json``),
+hashing the file's bytes every time (no memo that a same-size edit with a restored mtime
+could fool). Loading a manifest entry (:func:`load_backbone_state`) reads the file into
+memory once, checks the SHA-256 of *those* bytes against the manifest and parses the same
+bytes (:func:`read_verified`), so the cache keys and the provenance, which record the
+manifest's SHA-256, always describe the bytes that were computed with.
+
+Downloads. A checkpoint found in no search folder is downloaded by default from its
+manifest address with pooch (SHA-256 verified, progress bar on a terminal only) into the
+project's git-ignored ``checkpoints/`` folder; pooch writes to a temporary file there and
+moves it into place only when the hash matches, so a broken transfer or a wrong file
+leaves nothing behind. ``RSA_OFFLINE=1`` (CLI: ``--offline``) forbids downloads: a missing
+file is then an error at once. Timeouts and retries: :mod:`analysis.net`.
+``RSA_CHECKPOINT_BASE_URL`` replaces the folder of every manifest address (``<base>/<name>``):
+for a mirror, and how the tests serve the files from a local HTTP server.
 """
 
 from __future__ import annotations
 
 import collections
+import hashlib
 import io
 import json
 import os
 import pickle
+import re
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,7 +59,7 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import torch
 
-from . import cache, config, study
+from . import cache, config, net, study
 
 __all__ = [
     "CheckpointEntry",
@@ -52,7 +71,9 @@ __all__ = [
     "select_checkpoints",
     "get_entry",
     "file_sha256",
+    "read_verified",
     "locate",
+    "locate_all",
     "safe_load_checkpoint",
     "load_backbone_state",
     "normalisation",
@@ -61,7 +82,7 @@ __all__ = [
 #: Prefix of the backbone's keys in a checkpoint's ``state_dict``.
 BACKBONE_PREFIX = "network.backbone."
 
-#: Per-channel RGB normalisation documented in shared/reference/checkpoint-format.md
+#: Per-channel RGB normalisation documented in the checkpoint-format reference notes
 #: (the files are the authority; a test cross-checks them against these values).
 DOCUMENTED_NORMALISATION: dict[str, tuple[tuple[float, ...], tuple[float, ...]]] = {
     "rat": ((0.49920708, 0.49748874, 0.4927631), (0.23793374, 0.22914743, 0.24540132)),
@@ -171,23 +192,57 @@ def get_entry(name: str) -> CheckpointEntry:
 
 
 
-def file_sha256(path: Path) -> str:
-    """SHA-256 of a file, memoised (see :func:`analysis.cache.file_digest`)."""
-    return cache.file_digest(path)
+def file_sha256(path: Path | str) -> str:
+    """SHA-256 of a file's bytes, read now (never memoised)."""
+    return cache.hash_file(Path(path))
+
+
+def read_verified(path: Path | str, expected_sha256: str | None = None) -> tuple[bytes, str]:
+    """``(data, sha256)``: the file's bytes, read once, and the SHA-256 of those bytes.
+
+    With ``expected_sha256`` a mismatch raises :class:`CheckpointError` naming the file and
+    both hashes; the bytes returned are then exactly the bytes that were verified.
+    """
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise CheckpointError(f"cannot read checkpoint {path}: {exc}") from None
+    digest = hashlib.sha256(data).hexdigest()
+    if expected_sha256 is not None and digest != expected_sha256:
+        raise CheckpointError(
+            f"checkpoint {path} has sha256 {digest}, but the manifest expects {expected_sha256}: "
+            "the file was changed, damaged or replaced since it was located. Replace or delete it "
+            "(it will be downloaded again unless RSA_OFFLINE=1)."
+        )
+    return data, digest
+
+
+def downloads_allowed(download: bool | None = None) -> bool:
+    """Whether a missing checkpoint may be downloaded: ``download`` (default: yes), never offline."""
+    return (True if download is None else bool(download)) and not net.offline()
+
+
+def entry_url(entry: CheckpointEntry) -> str:
+    """Download address of ``entry``: the manifest's, or ``$RSA_CHECKPOINT_BASE_URL/<name>``."""
+    base = os.environ.get("RSA_CHECKPOINT_BASE_URL", "").strip()
+    return f"{base.rstrip('/')}/{entry.name}" if base else entry.url
 
 
 def _what_to_do(entry: CheckpointEntry) -> str:
-    return (
+    how = (
         "To fix: set RSA_CHECKPOINTS to a folder holding the verified file, or copy "
         f"{entry.name} into {config.PROJECT_ROOT / 'checkpoints'}, or, where the network is "
-        f"reachable, enable downloads (`--download`, or locate(..., download=True)) to fetch "
-        f"it from {entry.url}"
+        f"reachable, let it be downloaded from {entry_url(entry)} (the default"
     )
+    if net.offline():
+        return how + "; the offline switch RSA_OFFLINE=1 / --offline is set: unset it to download)"
+    return how + "; RSA_OFFLINE=1 / --offline forbids it)"
 
 
 def locate(
     entry: CheckpointEntry,
-    download: bool = False,
+    download: bool | None = None,
     *,
     search_dirs: Sequence[Path] | None = None,
     download_dir: Path | None = None,
@@ -195,10 +250,11 @@ def locate(
     """Path of a verified copy of ``entry``'s file.
 
     Searches ``search_dirs`` (default :func:`analysis.config.checkpoint_search_dirs`:
-    ``$RSA_CHECKPOINTS``, project ``checkpoints/``, ``../shared/checkpoints``) in order; the
-    first file with the right name must have the manifest's SHA-256. When none is found and
-    ``download`` is true, the file is fetched with pooch into ``download_dir`` (default the
-    project's ``checkpoints/``), which verifies the hash.
+    ``$RSA_CHECKPOINTS``, then the project's ``checkpoints/``) in order; the first file with
+    the right name must have the manifest's SHA-256 (hashed from its bytes now). When none
+    is found it is downloaded with pooch into ``download_dir`` (default the project's
+    ``checkpoints/``), which verifies the hash, unless ``download`` is False or
+    ``RSA_OFFLINE=1``. ``download=None`` (the default) means "download unless offline".
 
     Raises
     ------
@@ -231,7 +287,7 @@ def locate(
                     + _what_to_do(entry)
                 )
             return candidate
-    if download:
+    if downloads_allowed(download):
         return _download(entry, Path(download_dir) if download_dir else config.PROJECT_ROOT / "checkpoints", searched)
     raise CheckpointError(
         f"checkpoint {entry.name} (sha256 {entry.sha256}) was not found. Folders searched: "
@@ -239,26 +295,73 @@ def locate(
     )
 
 
-def _download(entry: CheckpointEntry, folder: Path, searched: str) -> Path:
-    import pooch  # imported lazily: only needed where downloads are enabled
+def locate_all(entries: Sequence[CheckpointEntry], download: bool | None = None) -> list[Path]:
+    """:func:`locate` every entry, checking first that none is missing where downloads are off.
 
+    Offline (``RSA_OFFLINE=1``, or ``download=False``) one error names *all* missing
+    checkpoints at once, before anything is downloaded or computed.
+    """
+    entries = list(entries)
+    if not downloads_allowed(download):
+        dirs = list(config.checkpoint_search_dirs())
+        missing = [e for e in entries if not any((d / e.name).is_file() for d in dirs)]
+        env = os.environ.get("RSA_CHECKPOINTS")
+        if missing and env and not Path(env).expanduser().is_dir():
+            locate(missing[0], download)  # raises: RSA_CHECKPOINTS names no folder
+        if missing:
+            why = ("the offline switch RSA_OFFLINE=1 / --offline is set" if net.offline()
+                   else "downloads are disabled")
+            raise CheckpointError(
+                f"{len(missing)} of {len(entries)} checkpoints are missing and {why}: "
+                f"{', '.join(e.name for e in missing)}. Folders searched: "
+                f"{', '.join(str(d) for d in dirs)}. To fix: set RSA_CHECKPOINTS to a folder holding "
+                f"them, copy them into {config.PROJECT_ROOT / 'checkpoints'}, or unset RSA_OFFLINE "
+                "(drop --offline) where the network is reachable so that they are downloaded "
+                "(addresses and SHA-256 in checkpoints/manifest.json)."
+            )
+    return [locate(e, download) for e in entries]
+
+
+def _download(entry: CheckpointEntry, folder: Path, searched: str) -> Path:
+    import sys
+
+    import pooch  # imported lazily: only needed where downloads happen
+
+    url = entry_url(entry)
     folder.mkdir(parents=True, exist_ok=True)
+    t = net.timeout()
+    downloader = pooch.HTTPDownloader(progressbar=sys.stderr.isatty(), timeout=(t, t))
+
+    def attempt() -> str:
+        return pooch.retrieve(url=url, known_hash=f"sha256:{entry.sha256}", fname=entry.name, path=folder,
+                              downloader=downloader)
+
     try:
-        fetched = pooch.retrieve(
-            url=entry.url,
-            known_hash=f"sha256:{entry.sha256}",
-            fname=entry.name,
-            path=folder,
-            progressbar=False,
-        )
-    except Exception as exc:  # noqa: BLE001 - network, HTTP or hash failures alike
+        fetched = net.with_retries(attempt, url, f"checkpoint {entry.name}", folder / entry.name)
+    except net.NetworkError as exc:
+        raise CheckpointError(
+            f"checkpoint {entry.name} (sha256 {entry.sha256}) was not found in {searched} and {exc} "
+            "Nothing was left in " + str(folder) + ". " + _what_to_do(entry)
+        ) from None
+    except ValueError as exc:  # pooch: hash mismatch (the download was deleted)
+        got = re.search(r"but got ([0-9a-f]{64})", str(exc))
+        raise CheckpointError(
+            f"downloading checkpoint {entry.name} from {url} into {folder} gave a file with sha256 "
+            f"{got.group(1) if got else '(unknown)'}, but the manifest expects {entry.sha256}; the "
+            "download was deleted (nothing was left). The address serves a different or damaged "
+            "file: check it, or obtain a verified copy. " + _what_to_do(entry)
+        ) from None
+    except Exception as exc:  # noqa: BLE001 - anything else pooch or requests raise
         raise CheckpointError(
             f"checkpoint {entry.name} (sha256 {entry.sha256}) was not found in {searched} and "
-            f"downloading it from {entry.url} into {folder} failed: {exc}. " + _what_to_do(entry)
-        ) from exc
+            f"downloading it from {url} into {folder} failed: {type(exc).__name__}: {exc}. "
+            + _what_to_do(entry)
+        ) from None
     path = Path(fetched)
-    if file_sha256(path) != entry.sha256:  # belt and braces; pooch already checked
-        raise CheckpointError(f"downloaded {path} does not have sha256 {entry.sha256}")
+    actual = file_sha256(path)
+    if actual != entry.sha256:  # belt and braces; pooch already checked
+        path.unlink(missing_ok=True)
+        raise CheckpointError(f"downloaded {path} has sha256 {actual}, not {entry.sha256}; deleted it")
     return path
 
 
@@ -389,26 +492,48 @@ def _safe_ordereddict(*args: Any) -> collections.OrderedDict:
     return collections.OrderedDict(*args)
 
 
+#: Deepest container nesting accepted in a checkpoint's pickle (the real files: 7 levels).
+MAX_NESTING = 100
+#: Most dimensions of one tensor.
+_MAX_DIMS = 32
+
+
 def _rebuild_tensor(storage: Any, offset: Any, size: Any, stride: Any, requires_grad: Any = False,
                     backward_hooks: Any = None, metadata: Any = None) -> torch.Tensor:
-    """Bounds-checked replacement of ``torch._utils._rebuild_tensor_v2``."""
+    """Checked replacement of ``torch._utils._rebuild_tensor_v2``: dense views of a whole storage only.
+
+    The view must start at offset 0, hold exactly as many elements as its storage and be
+    dense (its strides, ignoring dimensions of size 1, a permutation of contiguous
+    strides: no stride 0, no overlap, no gaps), so a tensor never needs more memory than
+    its storage bytes in the file, which were already checked against the archive.
+    """
     if not isinstance(storage, torch.Tensor) or storage.dim() != 1:
         raise pickle.UnpicklingError("tensor rebuilt from something that is not a storage")
     if not (isinstance(offset, int) and isinstance(size, tuple) and isinstance(stride, tuple)):
         raise pickle.UnpicklingError("malformed tensor offset/size/stride")
-    if len(size) != len(stride) or not all(isinstance(v, int) and v >= 0 for v in size + stride) or offset < 0:
+    if (len(size) != len(stride) or len(size) > _MAX_DIMS
+            or not all(type(v) is int and v >= 0 for v in size + stride) or offset < 0):
         raise pickle.UnpicklingError(f"malformed tensor size {size} / stride {stride}")
     n = storage.numel()
     numel = 1
     for s in size:
         numel *= s
-    if numel:
-        last = offset + sum((s - 1) * st for s, st in zip(size, stride))
-        if last >= n:
-            raise pickle.UnpicklingError(f"tensor view (offset {offset}, size {size}, stride {stride}) "
-                                         f"exceeds its storage of {n} elements")
-    t = torch.as_strided(storage, size, stride, offset).clone() if numel else storage.new_empty(size)
-    return t
+    where = f"tensor view (offset {offset}, size {size}, stride {stride}) of a storage of {n} elements"
+    if offset != 0 or numel != n:
+        raise pickle.UnpicklingError(f"{where} does not cover its storage exactly "
+                                     f"({numel} elements from offset {offset}; refused before allocating)")
+    expected = 1
+    for s, st in sorted(((s, st) for s, st in zip(size, stride) if s > 1), key=lambda p: p[1]):
+        if st != expected:
+            raise pickle.UnpicklingError(f"{where} is not dense (stride 0, overlapping or gapped; "
+                                         "refused before allocating)")
+        expected *= s
+    if not numel:
+        return storage.new_empty(size)
+    view = torch.as_strided(storage, size, stride, 0)
+    # A contiguous view costs no memory (tensors sharing a storage in the file share it here
+    # too, as with torch.load); a permuted dense layout gets one copy of its storage's size.
+    return view if view.is_contiguous() else view.contiguous()
 
 
 class _RestrictedUnpickler(pickle._Unpickler):  # the pure-Python unpickler: every opcode is ours
@@ -420,6 +545,7 @@ class _RestrictedUnpickler(pickle._Unpickler):  # the pure-Python unpickler: eve
         self._root = root
         self._source = source
         self._storages: dict[str, torch.Tensor] = {}
+        self._rebuilt: set[int] = set()  # ids of the storages already made into a tensor
         self._safe_callables = {id(_rebuild_tensor), id(_safe_defaultdict), id(_safe_ordereddict)}
 
     # -- globals ------------------------------------------------------------------------
@@ -459,11 +585,18 @@ class _RestrictedUnpickler(pickle._Unpickler):  # the pure-Python unpickler: eve
             raise CheckpointError(f"{self._source}: bad storage key {key!r}")
         cached = self._storages.get(key)
         if cached is None:
+            member = f"{self._root}/data/{key}"
             try:
-                raw = self._zf.read(f"{self._root}/data/{key}")
+                info = self._zf.getinfo(member)
             except KeyError:
                 raise CheckpointError(f"{self._source}: storage {key} is missing from the archive") from None
             itemsize = torch.empty((), dtype=stype.dtype).element_size()
+            _check_stored(info, self._source)
+            if numel < 0 or info.file_size != numel * itemsize:  # before reading a byte
+                raise CheckpointError(
+                    f"{self._source}: storage {key} holds {info.file_size} bytes, expected {numel} x {itemsize}"
+                )
+            raw = self._zf.read(info)
             if len(raw) != numel * itemsize:
                 raise CheckpointError(
                     f"{self._source}: storage {key} holds {len(raw)} bytes, expected {numel} x {itemsize}"
@@ -487,7 +620,13 @@ class _RestrictedUnpickler(pickle._Unpickler):  # the pure-Python unpickler: eve
         self._check_callable(func)
         if not isinstance(args, tuple):
             raise pickle.UnpicklingError("REDUCE arguments are not a tuple")
-        stack[-1] = func(*args)
+        result = func(*args)
+        if func is _rebuild_tensor and result.numel() and result.data_ptr() != args[0].data_ptr():
+            # a copy (permuted layout): k such tensors over one storage would allocate k copies
+            if id(args[0]) in self._rebuilt:
+                raise CheckpointError(f"{self._source}: one storage is copied into two permuted tensors (refused)")
+            self._rebuilt.add(id(args[0]))
+        stack[-1] = result
 
     dispatch[pickle.REDUCE[0]] = load_reduce
 
@@ -535,14 +674,22 @@ class _RestrictedUnpickler(pickle._Unpickler):  # the pure-Python unpickler: eve
     del _op
 
 
-def _plain(obj: Any, _seen: dict[int, Any] | None = None) -> Any:
+class _TooDeep(Exception):
+    """Nesting beyond :data:`MAX_NESTING` (turned into a CheckpointError naming the file)."""
+
+
+def _plain(obj: Any, _seen: dict[int, Any] | None = None, _depth: int = 0) -> Any:
     """Convert inert omegaconf stand-ins (and containers of them) to plain data.
 
     ``DictConfig`` -> dict, ``ListConfig`` -> list, ``*Node`` -> its value, ``Metadata`` ->
     dict of its fields (``_parent`` back-references are dropped). Tensors are kept.
+    Raises :class:`_TooDeep` beyond :data:`MAX_NESTING` levels.
     """
     if _seen is None:
         _seen = {}
+    if _depth > MAX_NESTING:
+        raise _TooDeep()
+    _d = _depth + 1
     if isinstance(obj, (str, int, float, bool, bytes, type(None), torch.Tensor)):
         return obj
     if id(obj) in _seen:
@@ -553,43 +700,58 @@ def _plain(obj: Any, _seen: dict[int, Any] | None = None) -> Any:
             content = state.get("_content")
             if content is None or isinstance(content, str):  # None / "???" / interpolation
                 return content
-            return _plain(content, _seen)
+            return _plain(content, _seen, _d)
         if obj.qualname.endswith("Node"):
-            return _plain(state.get("_val"), _seen)
+            return _plain(state.get("_val"), _seen, _d)
         if obj.qualname in ("Metadata", "ContainerMetadata"):
-            return {k: _plain(v, _seen) for k, v in state.items() if k != "_parent"}
-        return {"__inert__": f"{obj.module}.{obj.qualname}", "state": _plain(obj.state, _seen)}
+            return {k: _plain(v, _seen, _d) for k, v in state.items() if k != "_parent"}
+        return {"__inert__": f"{obj.module}.{obj.qualname}", "state": _plain(obj.state, _seen, _d)}
     if isinstance(obj, GlobalRef):
         return repr(obj)
     if isinstance(obj, collections.OrderedDict):
         out: Any = collections.OrderedDict()
         _seen[id(obj)] = out
         for k, v in obj.items():
-            out[_plain(k, _seen)] = _plain(v, _seen)
+            out[_plain(k, _seen, _d)] = _plain(v, _seen, _d)
         return out
     if isinstance(obj, dict):
         out = {}
         _seen[id(obj)] = out
         for k, v in obj.items():
-            out[_plain(k, _seen)] = _plain(v, _seen)
+            out[_plain(k, _seen, _d)] = _plain(v, _seen, _d)
         return out
     if isinstance(obj, list):
         out = []
         _seen[id(obj)] = out
-        out.extend(_plain(v, _seen) for v in obj)
+        out.extend(_plain(v, _seen, _d) for v in obj)
         return out
     if isinstance(obj, tuple):
-        return tuple(_plain(v, _seen) for v in obj)
+        return tuple(_plain(v, _seen, _d) for v in obj)
     if isinstance(obj, (set, frozenset)):
-        return type(obj)(_plain(v, _seen) for v in obj)
+        return type(obj)(_plain(v, _seen, _d) for v in obj)
     return obj
 
 
-def safe_load_checkpoint(path: Path | str) -> dict[str, Any]:
+def _check_stored(info: zipfile.ZipInfo, source: str) -> None:
+    """Refuse a compressed member (torch writes every member stored; inflating is a zip bomb risk)."""
+    if info.compress_type != zipfile.ZIP_STORED or info.compress_size != info.file_size:
+        raise CheckpointError(
+            f"{source}: archive member {info.filename} is compressed (method {info.compress_type}, "
+            f"{info.compress_size} bytes inflating to {info.file_size}); torch checkpoints store every "
+            "member uncompressed, so the file is not a genuine checkpoint (refused without inflating it)"
+        )
+
+
+def safe_load_checkpoint(path: Path | str, *, data: bytes | None = None,
+                         expected_sha256: str | None = None) -> dict[str, Any]:
     """Load a ``torch.save`` zip checkpoint without executing any pickled code.
 
-    Returns the checkpoint's top-level dict with tensors (float32/int64 on the CPU,
-    contiguous copies) and every omegaconf container converted to plain dicts/lists/scalars.
+    The file is read into memory once (or ``data``, bytes already read from ``path``, is
+    used); with ``expected_sha256`` those bytes must have that SHA-256, and the very same
+    bytes are parsed. Returns the checkpoint's top-level dict with tensors (float32/int64
+    on the CPU, contiguous, over the storage bytes read from the archive; tensors sharing a
+    storage in the file share memory, as with ``torch.load``) and every omegaconf container
+    converted to plain dicts/lists/scalars.
 
     Raises
     ------
@@ -597,12 +759,18 @@ def safe_load_checkpoint(path: Path | str) -> dict[str, Any]:
         The pickle names a global outside the allow-list (the message names the global and
         the file) or uses an opcode that could run code.
     CheckpointError
-        The file is not a torch zip archive or is internally inconsistent.
+        The bytes do not have ``expected_sha256``; the file is not a torch zip archive, has
+        a compressed member, a tensor that does not exactly cover its storage, containers
+        nested deeper than :data:`MAX_NESTING`, or is otherwise inconsistent.
     """
     path = Path(path)
     source = str(path)
+    if data is None:
+        data, _ = read_verified(path, expected_sha256)
+    elif expected_sha256 is not None and (actual := hashlib.sha256(data).hexdigest()) != expected_sha256:
+        raise CheckpointError(f"checkpoint {path} has sha256 {actual}, but the manifest expects {expected_sha256}")
     try:
-        zf = zipfile.ZipFile(path)
+        zf = zipfile.ZipFile(io.BytesIO(data))
     except (zipfile.BadZipFile, OSError) as exc:
         raise CheckpointError(f"{source} is not a readable torch zip checkpoint: {exc}") from None
     with zf:
@@ -611,12 +779,17 @@ def safe_load_checkpoint(path: Path | str) -> dict[str, Any]:
             raise CheckpointError(f"{source}: expected exactly one <root>/data.pkl in the archive, found {pkl_names}")
         root = pkl_names[0].rsplit("/", 1)[0]
         byteorder_name = f"{root}/byteorder"
-        if byteorder_name in zf.namelist():
-            order = zf.read(byteorder_name).decode(errors="replace").strip()
-            if order != "little":
-                raise CheckpointError(f"{source}: storages are {order}-endian; only little-endian is supported")
-        data = zf.read(pkl_names[0])
-        unpickler = _RestrictedUnpickler(io.BytesIO(data), zf, root, source)
+        try:
+            if byteorder_name in zf.namelist():
+                _check_stored(zf.getinfo(byteorder_name), source)
+                order = zf.read(byteorder_name).decode(errors="replace").strip()
+                if order != "little":
+                    raise CheckpointError(f"{source}: storages are {order}-endian; only little-endian is supported")
+            _check_stored(zf.getinfo(pkl_names[0]), source)
+            pkl = zf.read(pkl_names[0])
+        except zipfile.BadZipFile as exc:
+            raise CheckpointError(f"{source} is not a readable torch zip checkpoint: {exc}") from None
+        unpickler = _RestrictedUnpickler(io.BytesIO(pkl), zf, root, source)
         try:
             obj = unpickler.load()
         except CheckpointError:
@@ -625,7 +798,13 @@ def safe_load_checkpoint(path: Path | str) -> dict[str, Any]:
             raise CheckpointError(f"{source}: malformed checkpoint pickle ({type(exc).__name__}: {exc})") from exc
     if not isinstance(obj, dict):
         raise CheckpointError(f"{source}: top-level object is {type(obj).__name__}, expected a dict")
-    return _plain(obj)
+    try:
+        return _plain(obj)
+    except _TooDeep:
+        raise CheckpointError(
+            f"{source}: the checkpoint's pickle nests containers more than {MAX_NESTING} levels deep "
+            "(a weights checkpoint nests fewer than 10); refused as malformed or malicious"
+        ) from None
 
 
 # --------------------------------------------------------------------------------------
@@ -635,10 +814,16 @@ def safe_load_checkpoint(path: Path | str) -> dict[str, Any]:
 _STATE_MEMO: dict[str, tuple[dict[str, torch.Tensor], dict[str, Any]]] = {}
 
 
-def _resolve(entry_or_path: CheckpointEntry | Path | str) -> Path:
+def _resolve(entry_or_path: CheckpointEntry | Path | str) -> tuple[Path, bytes, str]:
+    """``(path, bytes, sha256)``: an entry is located, then read once and verified against the
+    manifest; a path is read once as it is (the caller vouches for it)."""
     if isinstance(entry_or_path, CheckpointEntry):
-        return locate(entry_or_path)
-    return Path(entry_or_path)
+        path = locate(entry_or_path)
+        data, digest = read_verified(path, entry_or_path.sha256)
+        return path, data, digest
+    path = Path(entry_or_path)
+    data, digest = read_verified(path)
+    return path, data, digest
 
 
 def load_backbone_state(
@@ -651,14 +836,15 @@ def load_backbone_state(
     tensors (fresh clones on each call); ``hparams`` is the file's ``hyper_parameters`` as
     plain data (``hparams["mean"]`` / ``hparams["std"]``: 3 floats each;
     ``hparams["network"]["backbone"]``: ``num_res_blocks``, ``num_paths``). A
-    :class:`CheckpointEntry` is located and hash-verified first; results are memoised by
-    file hash.
+    :class:`CheckpointEntry` is located, then its bytes are read once, verified against the
+    manifest's SHA-256 and parsed (the SHA-256 the caches and the provenance record is that
+    of the bytes computed with). Parsed results are memoised by the SHA-256 of the bytes
+    just read, so the memo can only ever return the content of those bytes.
     """
-    path = _resolve(entry_or_path)
-    digest = file_sha256(path)
+    path, data, digest = _resolve(entry_or_path)
     cached = _STATE_MEMO.get(digest)
     if cached is None:
-        ckpt = safe_load_checkpoint(path)
+        ckpt = safe_load_checkpoint(path, data=data)
         sd = ckpt.get("state_dict")
         if not isinstance(sd, Mapping):
             raise CheckpointError(f"{path}: no state_dict in the checkpoint")

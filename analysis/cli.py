@@ -17,7 +17,10 @@ Commands
 
 Environment variables: ``RSA_DATA``, ``RSA_CHECKPOINTS``, ``RSA_CACHE``,
 ``RSA_RESULTS`` (see :mod:`analysis.config`); ``RSA_DOWNLOAD=1`` is the same as
-``--download``; ``RSA_DASK_SCHEDULER`` is the default of ``--dask``.
+``--download``; ``RSA_DASK_SCHEDULER`` is the default of ``--dask``; ``RSA_OFFLINE=1``
+is the same as the global ``--offline`` (no download of any kind; missing checkpoints are
+otherwise downloaded by default); ``RSA_NET_TIMEOUT`` / ``RSA_NET_RETRIES``: see
+:mod:`analysis.net`.
 """
 
 from __future__ import annotations
@@ -47,7 +50,10 @@ examples:
 environment: RSA_DATA (data root, default data/), RSA_CHECKPOINTS (checkpoint folder searched
 first), RSA_CACHE (cache, default .cache/), RSA_RESULTS (tables, default results/),
 RSA_DOWNLOAD=1 (allow downloads from the Allen Institute and the checkpoint host),
-RSA_DASK_SCHEDULER (Dask scheduler address, the default of --dask).
+RSA_DASK_SCHEDULER (Dask scheduler address, the default of --dask), RSA_OFFLINE=1 (the same
+as the global --offline: no downloads at all; otherwise missing checkpoints are downloaded
+into checkpoints/ by default), RSA_NET_TIMEOUT (connect/read timeout in s, default 30),
+RSA_NET_RETRIES (extra attempts, default 2).
 """
 
 
@@ -90,7 +96,13 @@ def _add_inference_options(p: argparse.ArgumentParser) -> None:
                         f"0 = no inference: no intervals, no tests table)")
 
 
+def _add_offline_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--offline", dest="forbid_downloads", action="store_true", default=argparse.SUPPRESS,
+                   help="forbid every download (checkpoints, Allen data); same as RSA_OFFLINE=1")
+
+
 def _add_run_options(p: argparse.ArgumentParser) -> None:
+    _add_offline_option(p)
     p.add_argument("--source", default="synthetic", choices=study.SOURCES,
                    help="data source: the embedded synthetic Brain Observatory (default) or real Allen data")
     p.add_argument("--cre-line", default=study.CRE_LINE, help=f"Cre line (default {study.CRE_LINE})")
@@ -126,6 +138,9 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
+    parser.add_argument("--offline", dest="forbid_downloads", action="store_true",
+                        help="forbid every download (checkpoints, Allen data); same as RSA_OFFLINE=1. "
+                             "Also an option of run, results, paper and checkpoints")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     p = sub.add_parser("synth", help="build the embedded synthetic Brain Observatory")
@@ -168,8 +183,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--protocols", nargs="+", type=_protocol, default=list(protocols.DEFAULT_PROTOCOLS), metavar="PROTOCOL",
                    help=f"protocols to run (default: {' '.join(PROTOCOLS)}; the robustness chapter "
                         "compares them)")
-    p.add_argument("--offline", action="store_true",
-                   help="use the offline renderer (pandoc + Typst) even when quarto is installed")
+    p.add_argument("--renderer", choices=("auto", "quarto", "offline"), default="auto",
+                   help="auto: Quarto when `quarto` is on PATH, else the offline renderer (pandoc + Typst)")
     _add_run_options(p)
 
     p = sub.add_parser("book", help="build the book from existing result tables (no pipeline run)")
@@ -177,14 +192,17 @@ def build_parser() -> argparse.ArgumentParser:
                    help="chapters: execute the result chapters only; render: chapters + quarto (or the "
                         "offline renderer without quarto); offline: chapters + offline renderer")
     p.add_argument("--source", default="synthetic", choices=study.SOURCES)
-    p.add_argument("--stimuli", nargs="+", default=list(study.STIMULUS_NAMES), metavar="STIMULUS")
+    p.add_argument("--stimuli", nargs="+", default=list(study.DEFAULT_STIMULI), metavar="STIMULUS")
     p.add_argument("--depths", nargs="+", type=_positive_int, default=list(study.DEFAULT_DEPTHS), metavar="DEPTH")
     p.add_argument("--cre-line", default=study.CRE_LINE)
     p.add_argument("--seed", type=int, default=study.SEED)
     p.add_argument("--root", default=None, help="book root (default: the project)")
 
-    p = sub.add_parser("checkpoints", help="locate and verify the network checkpoints")
-    p.add_argument("--download", action="store_true", default=os.environ.get("RSA_DOWNLOAD") == "1")
+    p = sub.add_parser("checkpoints", help="locate and verify (SHA-256 of the bytes) the network checkpoints; "
+                                           "missing ones are downloaded unless offline")
+    p.add_argument("--download", action="store_true", default=os.environ.get("RSA_DOWNLOAD") == "1",
+                   help="accepted for compatibility: checkpoints are downloaded by default")
+    _add_offline_option(p)
 
     sub.add_parser("paths", help="print the configured folders")
     return parser
@@ -220,6 +238,9 @@ def _cmd_run(args: argparse.Namespace, grid: Sequence[tuple[str, int]]) -> int:
 
     # validate everything first; the original protocol of a cell first
     configs = [_run_config(args, s, d, p) for p in _protocols(args) for s, d in grid]
+    from . import checkpoints  # located (downloaded unless offline) before any data is built
+
+    checkpoints.locate_all(checkpoints.select_checkpoints(names=args.checkpoints))
     if args.source == "synthetic":
         ensure_synthetic(sorted({d for _, d in grid}), sorted({s for s, _ in grid}))
     for cfg in configs:
@@ -241,6 +262,8 @@ def _cmd_ground_truth(source: str, seed: int, n_boot: int, force: bool = False) 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit status."""
     args = build_parser().parse_args(argv)
+    if args.forbid_downloads:
+        os.environ["RSA_OFFLINE"] = "1"
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
     try:
@@ -275,7 +298,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             else:
                 print("--n-boot 0: no inference, so no ground-truth check (it needs bootstrap draws)")
             res = bookbuild.render(**report.book_spec(grid, args.source, args.cre_line, args.seed),
-                                   offline=args.offline or None)
+                                   offline={"auto": None, "quarto": False, "offline": True}[args.renderer])
             print(f"wrote the book to {config.PROJECT_ROOT / '_book'} ({len(res['pages'])} pages; PDF {res['pdf']})")
             return 0
         if args.command == "book":
@@ -292,8 +315,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "checkpoints":
             from . import checkpoints
 
-            for entry in checkpoints.load_manifest():
-                path = checkpoints.locate(entry, download=args.download)
+            entries = checkpoints.load_manifest()
+            for entry, path in zip(entries, checkpoints.locate_all(entries)):
                 print(f"{entry.name:5s} {entry.species:9s} seed {entry.seed}  ok  {path}")
             return 0
         if args.command == "paths":

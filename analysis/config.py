@@ -82,17 +82,13 @@ def checkpoint_search_dirs() -> list[Path]:
     """Folders searched for checkpoint files, in order of preference.
 
     ``$RSA_CHECKPOINTS`` (when set), then the project's ``checkpoints/`` folder
-    (git-ignored copies), then ``../shared/checkpoints`` beside the checkout
-    (when that folder exists).
+    (git-ignored copies; missing files are downloaded there, see analysis.checkpoints).
     """
     dirs: list[Path] = []
     env = os.environ.get("RSA_CHECKPOINTS")
     if env:
         dirs.append(Path(env).expanduser().resolve())
     dirs.append(PROJECT_ROOT / "checkpoints")
-    shared = PROJECT_ROOT.parent / "shared" / "checkpoints"
-    if shared.is_dir():
-        dirs.append(shared)
     return dirs
 
 

@@ -1,6 +1,6 @@
 """Stimulus clips, network layer activations and the pixel baseline.
 
-The original protocol (``shared/reference/original-protocol.md``, "Stimuli into the
+The original protocol (the reference notes ``original-protocol.md``, "Stimuli into the
 networks"): each template frame is scaled to [0, 1], resized to 64x64 with antialiasing
 (aspect ratio *not* kept), copied to 3 channels and normalised with the checkpoint's
 mean/std; each scene becomes a static clip of 15 identical frames, the movie is cut into

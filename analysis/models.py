@@ -1,6 +1,6 @@
 """Re-implementation of the two-pathway ``VisualNet`` backbone held in the checkpoints.
 
-Written from the facts in ``shared/reference/checkpoint-format.md`` (the original private
+Written from the facts in the reference notes ``checkpoint-format.md`` (the original private
 ``dpc`` package is not available and is never imported). Every backbone tensor of the ten
 checkpoints loads with ``strict=True``.
 

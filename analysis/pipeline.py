@@ -482,8 +482,9 @@ def compute_tables(cfg: RunConfig, progress: bool = True, jobs: int | None = Non
     if data_source != cfg.source:
         log.warning("the %s cache holds %s data; the table will say so", cfg.source, data_source)
     entries = checkpoints.select_checkpoints(names=cfg.checkpoint_names)
-    for e in entries:  # fail early, before any network work, on a missing or tampered file
-        checkpoints.locate(e, download=cfg.download)
+    # fail early, before any heavy work, on a missing or tampered file (missing ones are
+    # downloaded unless RSA_OFFLINE=1; offline, one error names all of them)
+    checkpoints.locate_all(entries)
     for a in cfg.areas:  # fail early on an area x depth without experiments
         allen.select_experiments(boc, cfg.stimulus, a, int(cfg.depth), cfg.cre_line)
 

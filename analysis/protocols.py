@@ -2,7 +2,7 @@
 
 A :class:`Protocol` says how recordings become response tensors and RDMs and how
 stimuli become network inputs. :data:`ORIGINAL` reproduces the original study
-(``shared/reference/original-protocol.md``); :data:`CORRECTED` fixes the
+(the reference notes ``original-protocol.md``); :data:`CORRECTED` fixes the
 weaknesses listed there, one field per fix:
 
 =========================  =========================  ===========================================

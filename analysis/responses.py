@@ -5,7 +5,7 @@ tested on hand-made traces with known answers (``tests/test_responses.py``).
 Time is measured in two-photon frames (about 30 Hz), the unit of the Allen
 stimulus tables' ``start``/``end`` columns.
 
-Original protocol (``../shared/reference/original-protocol.md``):
+Original protocol (the reference notes ``original-protocol.md``):
 
 * Natural Scenes: for each of the 118 images and each of its presentations in
   time order, the sum of a neuron's events over ``window`` (15) frames starting

@@ -8,10 +8,18 @@
 * ``small_boc``: that cache opened with :func:`analysis.allen.open_cache`.
 * ``isolated_env``: per-test fresh ``RSA_CACHE``/``RSA_RESULTS`` folders (returns them).
 * ``no_network``: makes any socket connection attempt fail loudly.
+* Every session runs offline (``RSA_OFFLINE=1``): no test downloads anything unless it
+  unsets the switch itself (the download tests serve files from 127.0.0.1).
+* ``real_checkpoints``: the ten verified network checkpoints, found through the normal
+  lookup (``RSA_CHECKPOINTS``, then the project's ``checkpoints/``; ``.ci/run`` exports
+  RSA_CHECKPOINTS where the CI machine provides the files), as ``{name: path}``; tests that
+  use it skip, saying how to provide the files, when they cannot all be found.
+  :func:`checkpoint_paths` is the same lookup for ``skipif`` markers.
 """
 
 from __future__ import annotations
 
+import functools
 import socket
 from pathlib import Path
 
@@ -34,7 +42,38 @@ def session_env(tmp_path_factory) -> dict[str, Path]:
             path.mkdir(parents=True, exist_ok=True)
             mp.setenv(name, str(path))
         mp.delenv("RSA_DOWNLOAD", raising=False)
+        mp.delenv("RSA_CHECKPOINT_BASE_URL", raising=False)
+        mp.setenv("RSA_OFFLINE", "1")
         yield paths
+
+
+NO_CHECKPOINTS = ("the ten network checkpoints were not found (set RSA_CHECKPOINTS to the folder "
+                  "holding them, or copy them into checkpoints/; .ci/run does this on CI)")
+
+
+@functools.lru_cache(maxsize=1)
+def _checkpoint_paths() -> tuple[tuple[str, Path], ...] | None:
+    from analysis import checkpoints as C
+
+    try:
+        return tuple((e.name, C.locate(e, download=False)) for e in C.load_manifest())
+    except C.CheckpointError:
+        return None
+
+
+def checkpoint_paths() -> dict[str, Path] | None:
+    """``{file name: verified path}`` of the ten checkpoints (normal lookup, no download), or None."""
+    found = _checkpoint_paths()
+    return None if found is None else dict(found)
+
+
+@pytest.fixture(scope="session")
+def real_checkpoints() -> dict[str, Path]:
+    """The ten verified checkpoints ``{name: path}``; skips the test when they cannot be found."""
+    found = checkpoint_paths()
+    if found is None:
+        pytest.skip(NO_CHECKPOINTS)
+    return found
 
 
 @pytest.fixture()

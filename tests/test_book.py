@@ -34,7 +34,7 @@ def _copy_sources(dst: Path) -> Path:
 
 
 @pytest.fixture(scope="module")
-def built(tmp_path_factory, small_cache):
+def built(tmp_path_factory, small_cache, real_checkpoints):
     """A small book: one stimulus x depth computed by the real pipeline on the small synthetic set."""
     mp = pytest.MonkeyPatch()
     root = _copy_sources(tmp_path_factory.mktemp("book"))

@@ -9,8 +9,10 @@ import torch
 from analysis import checkpoints as C
 from analysis import config, features, models, study
 
-SHARED = config.PROJECT_ROOT.parent / "shared" / "checkpoints"
-needs_shared = pytest.mark.skipif(not SHARED.is_dir(), reason="../shared/checkpoints not present")
+from conftest import NO_CHECKPOINTS, checkpoint_paths
+
+CKPTS = checkpoint_paths() or {}
+needs_checkpoints = pytest.mark.skipif(not CKPTS, reason=NO_CHECKPOINTS)
 
 
 # --------------------------------------------------------------------------------------
@@ -127,7 +129,7 @@ def rat1_net() -> models.VisualNet:
     return models.load_network("rat1", "cpu")
 
 
-@needs_shared
+@needs_checkpoints
 def test_features_shapes_deterministic_and_batch_size_invariant(rat1_net, movie_clips):
     mean, std = C.normalisation(C.get_entry("rat1"))
     a = features.extract_features(rat1_net, movie_clips, mean, std, batch_size=4)
@@ -141,7 +143,7 @@ def test_features_shapes_deterministic_and_batch_size_invariant(rat1_net, movie_
     assert a["s1"].shape[1] == 32768 and a["out"].shape[1] == 16384
 
 
-@needs_shared
+@needs_checkpoints
 def test_features_are_time_averaged_activations(rat1_net, movie_clips):
     mean, std = C.normalisation(C.get_entry("rat1"))
     f = features.extract_features(rat1_net, movie_clips[:1], mean, std, layers=["p1_res_block2"])
@@ -151,7 +153,7 @@ def test_features_are_time_averaged_activations(rat1_net, movie_clips):
     np.testing.assert_allclose(f["p1_res_block2"][0], act.mean(2).flatten().numpy(), rtol=1e-5, atol=1e-6)
 
 
-@needs_shared
+@needs_checkpoints
 def test_extract_features_never_updates_batchnorm(rat1_net, movie_clips):
     mean, std = C.normalisation(C.get_entry("rat1"))
     before = {k: v.clone() for k, v in rat1_net.state_dict().items()}
@@ -178,7 +180,7 @@ def test_extract_features_validation():
         features.extract_features(net, torch.zeros(3, 15, 64, 64), [0.5] * 3, [0.25] * 3)
 
 
-@needs_shared
+@needs_checkpoints
 def test_checkpoint_features_are_cached(monkeypatch, tmp_path, movie_clips):
     monkeypatch.setenv("RSA_CACHE", str(tmp_path))
     clips = movie_clips[:2]

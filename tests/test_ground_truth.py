@@ -28,6 +28,8 @@ import pytest
 from analysis import allen, ground_truth, rdm
 from analysis.synthetic import build_synthetic_cache
 
+pytestmark = pytest.mark.usefixtures("real_checkpoints")  # end to end: needs the ten checkpoints
+
 PLANTED = ("rat1", "out")
 STIMULUS = "natural_scenes"
 

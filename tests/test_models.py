@@ -8,8 +8,10 @@ import torch
 from analysis import checkpoints as C
 from analysis import config, models, study
 
-SHARED = config.PROJECT_ROOT.parent / "shared" / "checkpoints"
-needs_shared = pytest.mark.skipif(not SHARED.is_dir(), reason="../shared/checkpoints not present")
+from conftest import NO_CHECKPOINTS, checkpoint_paths
+
+CKPTS = checkpoint_paths() or {}
+needs_checkpoints = pytest.mark.skipif(not CKPTS, reason=NO_CHECKPOINTS)
 
 
 @pytest.fixture(scope="module")
@@ -25,7 +27,7 @@ def acts(rat1) -> dict[str, torch.Tensor]:
         return rat1(x)
 
 
-@needs_shared
+@needs_checkpoints
 @pytest.mark.parametrize("entry", C.load_manifest(), ids=lambda e: e.stem)
 def test_strict_load_every_backbone_tensor(entry):
     state, _ = C.load_backbone_state(entry)
@@ -51,7 +53,7 @@ def test_strict_load_rejects_missing_and_unexpected_keys():
         models.VisualNet().load_state_dict(missing, strict=True)
 
 
-@needs_shared
+@needs_checkpoints
 def test_layer_names_and_shapes(acts):
     assert tuple(acts) == study.LAYERS == models.OUTPUT_LAYERS
     for name, a in acts.items():
@@ -60,13 +62,13 @@ def test_layer_names_and_shapes(acts):
         assert torch.isfinite(a).all()
 
 
-@needs_shared
+@needs_checkpoints
 def test_out_is_sum_of_pathway_outputs(acts):
     torch.testing.assert_close(acts["out"], acts["p1_res_block6"] + acts["p2_res_block6"])
     assert not torch.equal(acts["p1_res_block6"], acts["p2_res_block6"])
 
 
-@needs_shared
+@needs_checkpoints
 def test_layer_subset_matches_full_forward(rat1, acts):
     torch.manual_seed(0)
     x = torch.randn(2, 3, 15, 64, 64)
@@ -94,7 +96,7 @@ def test_rotated_conv_weight_layout():
         models.RotConv3d(rotation="spiral")
 
 
-@needs_shared
+@needs_checkpoints
 @pytest.mark.parametrize("entry", C.load_manifest(), ids=lambda e: e.stem)
 def test_bn1_statistics_support_grouped_rotation_order(entry):
     """Rotated copies of one base filter see the same input power, so their bn1 running
@@ -120,7 +122,7 @@ def test_select_device_is_cpu_here_and_memoised():
     assert dev.type == expected
 
 
-@needs_shared
+@needs_checkpoints
 def test_eval_mode_does_not_update_batchnorm_statistics(rat1):
     before = {k: v.clone() for k, v in rat1.state_dict().items() if "running" in k or "num_batches" in k}
     with torch.no_grad():
@@ -134,10 +136,10 @@ def test_forward_validates_input_shape():
         models.VisualNet()(torch.zeros(1, 1, 15, 64, 64))
 
 
-@needs_shared
+@needs_checkpoints
 def test_load_network_accepts_name_and_path():
     a = models.load_network("ts4", "cpu")
-    b = models.load_network(SHARED / "ts4.ckpt", "cpu")
+    b = models.load_network(CKPTS["ts4.ckpt"], "cpu")
     torch.testing.assert_close(a.s1.conv1.weight, b.s1.conv1.weight)
     with pytest.raises(ValueError, match="unknown checkpoint"):
         models.load_network("ts9", "cpu")

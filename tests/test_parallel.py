@@ -10,6 +10,8 @@ import pytest
 
 from analysis import parallel, pipeline
 
+pytestmark = pytest.mark.usefixtures("real_checkpoints")  # end to end: needs the ten checkpoints
+
 CKPTS = ("rat1",)
 AREAS = ("VISp", "VISam")
 

@@ -8,6 +8,8 @@ import torch
 
 from analysis import features, models, pipeline, responses
 
+pytestmark = pytest.mark.usefixtures("real_checkpoints")  # end to end: needs the ten checkpoints
+
 MEAN, STD = (0.4, 0.45, 0.5), (0.2, 0.25, 0.3)
 
 
