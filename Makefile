@@ -10,12 +10,17 @@
 PYTHON  ?= python3.11
 VENV    ?= .venv
 PY      := $(VENV)/bin/python
+# The study's defaults (stimuli, depths, protocols, draws) are defined once, in
+# analysis/study.py and analysis/protocols.py: a variable left unset here passes nothing,
+# so the CLI's defaults apply (`python -m analysis paper --help` lists them).
 SOURCE  ?= synthetic
-STIMULI ?= natural_scenes natural_movie_one
-DEPTHS  ?= 175 275
-PROTOCOLS ?= original corrected
-N_BOOT  ?= 1000
+STIMULI ?=
+DEPTHS  ?=
+PROTOCOLS ?=
+N_BOOT  ?=
 PYTEST_ARGS ?=
+GRID = --source $(SOURCE) $(if $(STIMULI),--stimuli $(STIMULI)) $(if $(DEPTHS),--depths $(DEPTHS)) \
+	$(if $(PROTOCOLS),--protocols $(PROTOCOLS)) $(if $(N_BOOT),--n-boot $(N_BOOT))
 
 STAMP := $(VENV)/.installed
 
@@ -42,15 +47,13 @@ synth: $(STAMP)
 	$(PY) -m analysis synth
 
 results: $(STAMP)
-	$(PY) -m analysis results --source $(SOURCE) --stimuli $(STIMULI) --depths $(DEPTHS) \
-		--protocols $(PROTOCOLS) --n-boot $(N_BOOT)
+	$(PY) -m analysis results $(GRID)
 
 ground-truth: $(STAMP)
-	$(PY) -m analysis ground-truth --source $(SOURCE) --n-boot $(N_BOOT)
+	$(PY) -m analysis ground-truth --source $(SOURCE) $(if $(N_BOOT),--n-boot $(N_BOOT))
 
 paper: $(STAMP)
-	$(PY) -m analysis paper --source $(SOURCE) --stimuli $(STIMULI) --depths $(DEPTHS) \
-		--protocols $(PROTOCOLS) --n-boot $(N_BOOT)
+	$(PY) -m analysis paper $(GRID)
 
 bench: $(STAMP)
 	for b in benchmarks/bench_*.py; do echo "== $$b"; $(PY) $$b || exit 1; done

@@ -463,8 +463,9 @@ def load_template(boc, stimulus: str, experiment_id: int | None = None) -> np.nd
         template = data.get_stimulus_template(stimulus)
     except KeyError:
         raise ValueError(
-            f"experiment {experiment_id} has no {stimulus} template in {data.nwb_file}; "
-            f"the templates are in experiments of the sessions {', '.join(stim.sessions)}"
+            f"experiment {experiment_id} has no {stimulus} template in {data.nwb_file}; its template "
+            f"is read from experiment {template_experiment(boc, stimulus)} (one of the sessions "
+            f"{', '.join(stim.sessions)})"
         ) from None
     return np.asarray(template, dtype=np.uint8)
 

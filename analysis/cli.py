@@ -165,8 +165,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("results", help="run a grid of stimuli x depths x protocols")
     p.add_argument("--stimuli", nargs="+", default=list(study.DEFAULT_STIMULI), metavar="STIMULUS")
     p.add_argument("--depths", nargs="+", type=_positive_int, default=list(study.DEFAULT_DEPTHS), metavar="DEPTH")
-    p.add_argument("--protocols", nargs="+", type=_protocol, default=[PROTOCOLS[0]], metavar="PROTOCOL",
-                   help=f"protocols to run ({', '.join(PROTOCOLS)}; default {PROTOCOLS[0]})")
+    p.add_argument("--protocols", nargs="+", type=_protocol, default=list(protocols.DEFAULT_PROTOCOLS),
+                   metavar="PROTOCOL", help=f"protocols to run ({', '.join(PROTOCOLS)}; default "
+                                            f"{' '.join(protocols.DEFAULT_PROTOCOLS)})")
     _add_run_options(p)
 
     p = sub.add_parser("ground-truth", help="plant a known layer in a synthetic area and check that it is recovered")

@@ -59,7 +59,7 @@ __all__ = [
 #: Frames per clip (0.5 s at 30 fps).
 CLIP_LEN: int = study.CLIP_LEN
 #: Side of the square frames the networks were trained on.
-FRAME_SIZE: int = 64
+FRAME_SIZE: int = study.FRAME_SIZE
 
 
 def _resize_frame(frame: np.ndarray, keep_aspect: bool, pad_value: float) -> np.ndarray:

@@ -67,6 +67,8 @@ class Stimulus:
         Frames per condition by default (movies: 15 = one clip, 0.5 s; static: 1).
     standin_seed:
         Seed of the deterministic stand-in template of the synthetic Brain Observatory.
+    frame_s:
+        Seconds one template frame stays on the screen (an image: 0.25; a movie frame: 1/30).
     """
 
     name: str
@@ -78,10 +80,16 @@ class Stimulus:
     label: str
     default_bin: int
     standin_seed: int
+    frame_s: float
 
     @property
     def is_movie(self) -> bool:
         return self.kind == "movie"
+
+    @property
+    def sessions_per_container(self) -> int:
+        """Sessions of one experiment container that show the stimulus (C2 replaces C)."""
+        return len({st[:-1] if st.endswith("C2") else st for st in self.sessions})
 
     def n_conditions(self, movie_bin: int | None = None) -> int:
         """Conditions of an RDM: images, or movie frames // ``movie_bin`` (default :attr:`default_bin`)."""
@@ -103,6 +111,11 @@ class Stimulus:
         return int(movie_bin)
 
 
+#: Two-photon imaging rate of the survey (Hz, approximately; the synthetic rigs run at 30.08).
+IMAGING_RATE_HZ: float = 30.0
+#: Side of the square network input frames (pixels).
+FRAME_SIZE: int = 64
+
 #: Session types of the Visual Coding 2P survey, in acquisition order within a container.
 SESSION_TYPES: tuple[str, ...] = ("three_session_A", "three_session_B", "three_session_C", "three_session_C2")
 
@@ -112,13 +125,13 @@ TEMPLATE_EXPERIMENT_ID: int = 501498760
 #: Every natural stimulus of the survey, by name.
 STIMULI: dict[str, Stimulus] = {s.name: s for s in (
     Stimulus("natural_scenes", "static", 118, 50, ("three_session_B",), TEMPLATE_EXPERIMENT_ID,
-             "Natural Scenes", 1, 20240601),
+             "Natural Scenes", 1, 20240601, 0.25),
     Stimulus("natural_movie_one", "movie", 900, 10, SESSION_TYPES, TEMPLATE_EXPERIMENT_ID,
-             "Natural Movie One", CLIP_LEN, 20240602),
+             "Natural Movie One", CLIP_LEN, 20240602, 1 / 30),
     Stimulus("natural_movie_two", "movie", 900, 10, ("three_session_C", "three_session_C2"), None,
-             "Natural Movie Two", CLIP_LEN, 20240603),
+             "Natural Movie Two", CLIP_LEN, 20240603, 1 / 30),
     Stimulus("natural_movie_three", "movie", 3600, 5, ("three_session_A",), None,
-             "Natural Movie Three", CLIP_LEN, 20240604),
+             "Natural Movie Three", CLIP_LEN, 20240604, 1 / 30),
 )}
 #: Names of every stimulus, in the order of the book.
 STIMULUS_NAMES: tuple[str, ...] = tuple(STIMULI)

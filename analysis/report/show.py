@@ -40,6 +40,17 @@ def show_methods_counts() -> None:
     show_markdown(methods_counts_table())
 
 
+def show_methods(section: str) -> None:
+    """One computed paragraph of the methods chapter: ``recordings``, ``stimuli``, ``networks`` or ``rdms``."""
+    from analysis.report import methods
+
+    text = {"recordings": methods.recordings_text, "stimuli": methods.stimuli_text,
+            "networks": methods.networks_text, "rdms": methods.rdm_text}
+    if section not in text:
+        raise ValueError(f"unknown methods section {section!r}; valid: {', '.join(text)}")
+    show_markdown(text[section](methods.methods_facts()))
+
+
 def show_conclusion() -> None:
     show_markdown(conclusion_text())
 
