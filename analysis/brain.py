@@ -178,29 +178,23 @@ def area_responses(boc: Any, cfg: "RunConfig", area: str) -> AreaData:
 # Brain RDMs and noise ceilings
 # --------------------------------------------------------------------------------------
 
-#: Noise-ceiling estimators by :attr:`Protocol.ceiling`: ``(trials, conditions, cells)``,
-#: number of splits, generator -> ``(n_splits,)`` draws.
-CEILING_ESTIMATORS = {
-    "split_half": rdm.split_half_ceiling,
-    "spearman_brown": lambda r, n, rng: rdm.split_half_ceiling_sb(r, n, rng).corrected,
-}
-
-
 @dataclass(frozen=True)
 class BrainSide:
     """What an area's scores are computed against.
 
     ``rdms`` ``(n_rdms, n_pairs)``: a model's score is its mean tau-a over them (the
     ``halves`` of the pooled cells, or one all-trial RDM per container); ``ceiling``
-    ``(n_splits,)``: noise-ceiling draws; ``nili`` ``(4,)``: Nili lower, upper bound and
-    their SDs over subjects (NaN when the protocol asks for none or with fewer than 2
-    subjects).
+    ``(n_splits,)``: noise-ceiling draws of the protocol's estimator; ``nili`` ``(4,)``: Nili
+    lower, upper bound and their SDs over subjects (NaN when the protocol asks for none or
+    with fewer than 2 subjects); ``ceilings``: the draws of every estimator of
+    :data:`analysis.rdm.CEILING_ESTIMATORS` on the same splits (for the robustness chapter).
     """
 
     rdms: np.ndarray
     ceiling: np.ndarray
     nili: np.ndarray
     key: str = ""  # the cache key of rdms, ceiling and nili
+    ceilings: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 def brain_side(area: AreaData, spec: Protocol, n_brain_rdms: int, n_splits: int, seed: int,
@@ -212,8 +206,12 @@ def brain_side(area: AreaData, spec: Protocol, n_brain_rdms: int, n_splits: int,
     cells; ``"all_trials"``: each container's all-trial RDM
     (:func:`analysis.rdm.mean_rdm`), and per split the mean over containers of their
     ceilings (generator ``derive_rng(seed, *labels, "noise_ceiling")``, drawn container after
-    container), i.e. the reliability of the scored RDMs on the scale of the scores.
-    ``ceiling_label`` names the ceiling's generator (the ground truth draws its own).
+    container), i.e. the reliability of the scored RDMs on the scale of the scores. The
+    estimator is the protocol's ``ceiling`` (:func:`analysis.rdm.split_half_ceilings`: the
+    original's row-0 tau-a, the full-RDM split-half tau-a or its Spearman-Brown
+    correction); the draws of all three, on the same splits, are returned as
+    ``ceiling_<estimator>``. ``ceiling_label`` names the ceiling's generator (the ground
+    truth draws its own).
     """
     pooled = spec.brain_rdms == "halves"
     subjects = [area.responses] if pooled else area.subject_tensors()
@@ -221,14 +219,15 @@ def brain_side(area: AreaData, spec: Protocol, n_brain_rdms: int, n_splits: int,
         rdms = rdm.brain_rdms(area.responses, n_brain_rdms, rdm.derive_rng(seed, *labels, "brain_rdms"))
     else:
         rdms = np.concatenate([rdm.mean_rdm(t) for t in subjects])
-    estimate = CEILING_ESTIMATORS[spec.ceiling]
     ceiling_rng = rdm.derive_rng(seed, *labels, ceiling_label)
-    ceiling = np.mean([estimate(t, n_splits, ceiling_rng) for t in subjects], axis=0)
+    draws = [rdm.split_half_ceilings(t, n_splits, ceiling_rng) for t in subjects]
+    every = {f"ceiling_{e}": np.mean([d[e] for d in draws], axis=0) for e in rdm.CEILING_ESTIMATORS}
+    ceiling = every[f"ceiling_{spec.ceiling}"]
     nili = np.full(4, np.nan)
     if spec.nili_bounds and rdms.shape[0] >= 2:
         nb = rdm.nili_bounds(rdms)
         nili = np.array([nb.lower, nb.upper, np.std(nb.lower_each), np.std(nb.upper_each)])
-    return {"rdms": rdms, "ceiling": ceiling, "nili": nili}
+    return {"rdms": rdms, "ceiling": ceiling, "nili": nili, **every}
 
 
 def area_rdms(area: AreaData, cfg: "RunConfig") -> BrainSide:
@@ -242,4 +241,5 @@ def area_rdms(area: AreaData, cfg: "RunConfig") -> BrainSide:
         parts["n_brain_rdms"] = cfg.n_brain_rdms
     data = cache.get_or_compute("brain_rdms", parts, lambda: brain_side(
         area, spec, cfg.n_brain_rdms, cfg.n_splits, cfg.seed, (*cfg.labels, area.area)))
-    return BrainSide(data["rdms"], data["ceiling"], data["nili"], cache.make_key("brain_rdms", parts))
+    ceilings = {e: data[f"ceiling_{e}"] for e in rdm.CEILING_ESTIMATORS}
+    return BrainSide(data["rdms"], data["ceiling"], data["nili"], cache.make_key("brain_rdms", parts), ceilings)

@@ -32,10 +32,10 @@ log = logging.getLogger(__name__)
 #: caches changes, so that stale entries are no longer found.
 CODE_VERSIONS: dict[str, str] = {
     "features": "1",
-    "responses": "1",
-    "brain_rdms": "3",  # 3: corrected protocol keeps one RDM per container (score = mean over them)
+    "responses": "2",  # 2: per-session tensors; the original sums scene events in float32
+    "brain_rdms": "4",  # 4: every ceiling estimator stored; the original's is the row-0 tau-a
     "model_rdms": "2",  # 2: BLAS correlation RDMs (compare.correlation_rdms)
-    "stimuli": "1",
+    "stimuli": "2",  # 2: torch antialiased bilinear resize (the original's), not scikit-image
     "scores": "1",  # tau-a of every model RDM with every brain RDM of an area
 }
 

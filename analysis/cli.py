@@ -231,6 +231,8 @@ def ensure_synthetic(depths: Sequence[int], stimuli: Sequence[str] = ()) -> None
     """Build the synthetic cache when it is absent, or extend it to depths or stimuli it lacks."""
     from . import synthetic
 
+    for d in depths:
+        study.check_depth(d, "synthetic")
     synthetic.ensure_synthetic_cache(config.cache_dir("synthetic"), depths, stimuli=stimuli)
 
 
@@ -271,6 +273,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "synth":
             from . import synthetic
 
+            for d in args.depths or ():
+                study.check_depth(d, "synthetic")
+            for name in args.stimuli or ():
+                study.get_stimulus(name)
             root = config.cache_dir("synthetic") if args.root is None else args.root
             if config.manifest_path("synthetic").exists() and args.root is None and not args.force:
                 print(f"synthetic cache exists at {root} (use --force to rebuild)")

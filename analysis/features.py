@@ -7,13 +7,13 @@ mean/std; each scene becomes a static clip of 15 identical frames, the movie is 
 consecutive 15-frame clips. A layer's response to a clip is its activation averaged over
 time and flattened.
 
-Resizing uses ``skimage.transform.resize(..., order=1, anti_aliasing=True)`` on each frame
-(Gaussian pre-filter with sigma ``(factor - 1) / 2``, then bilinear interpolation, edge mode
-``reflect``). It is the standard antialiasing resize of the scientific-Python stack, works
-on arbitrary (non-integer) scale factors such as 918x1174 -> 64x64, is deterministic and
-CPU-only, and it is what a ``resize(frame, (64, 64), anti_aliasing=True)`` call on a uint8
-frame does, including the /255 scaling. (``torch.nn.functional.interpolate(antialias=True)``
-uses a different, triangle-kernel filter and gives slightly different pixels.)
+Resizing is exactly the original's: torchvision's ``ToTensor`` (uint8 / 255 -> float32)
+then ``Resize((64, 64), antialias=True)`` on the float tensor, i.e.
+``torch.nn.functional.interpolate(mode="bilinear", antialias=True, align_corners=False)``
+(a separable triangle filter widened by the scale factor, as in PIL). A scene is resized
+as one channel (then copied to 3 channels x 15 frames), a movie clip's 15 frames together
+as the 15 channels of one image. With ``keep_aspect`` (corrected protocol) the longer
+side goes to 64 with the same interpolation and the frame is centred on a grey pad.
 
 Per-frame movie (``movie_bin``): every layer keeps the time axis (kernel 5, pad 2,
 stride 1 in time: 15 output steps for a 15-frame clip), so the 60 consecutive clips of
@@ -62,21 +62,31 @@ CLIP_LEN: int = study.CLIP_LEN
 FRAME_SIZE: int = study.FRAME_SIZE
 
 
-def _resize_frame(frame: np.ndarray, keep_aspect: bool, pad_value: float) -> np.ndarray:
-    from skimage.transform import resize
+#: Tag of the resizing in the clips' cache key (part of every feature and model-RDM key).
+RESIZE: str = "torch-bilinear-aa-v1"
 
-    img = frame.astype(np.float64) / 255.0
+
+def resize_frames(frames: np.ndarray, keep_aspect: bool = False, pad_value: float = 0.5) -> np.ndarray:
+    """Frames resized to ``FRAME_SIZE`` squares as the original did (see the module docstring).
+
+    ``frames`` uint8 ``(n, height, width)``, resized together as the ``n`` channels of one
+    image (a scene: ``n = 1``; a movie clip: its 15 frames) -> float32 ``(n, 64, 64)`` in
+    [0, 1]. ``keep_aspect``: the longer side to 64 (the other rounded), centred on
+    ``pad_value``.
+    """
+    x = torch.from_numpy(np.ascontiguousarray(frames)).to(torch.float32).div(255)[None]  # ToTensor
+    h, w = x.shape[-2:]
+    size = (FRAME_SIZE, FRAME_SIZE)
+    if keep_aspect:
+        scale = FRAME_SIZE / max(h, w)
+        size = (max(1, round(h * scale)), max(1, round(w * scale)))
+    small = torch.nn.functional.interpolate(x, size=size, mode="bilinear", antialias=True, align_corners=False)[0]
     if not keep_aspect:
-        out = resize(img, (FRAME_SIZE, FRAME_SIZE), order=1, anti_aliasing=True, mode="reflect")
-        return out.astype(np.float32)
-    h, w = img.shape
-    scale = FRAME_SIZE / max(h, w)
-    nh, nw = max(1, round(h * scale)), max(1, round(w * scale))
-    small = resize(img, (nh, nw), order=1, anti_aliasing=True, mode="reflect")
-    out = np.full((FRAME_SIZE, FRAME_SIZE), pad_value, dtype=np.float64)
-    top, left = (FRAME_SIZE - nh) // 2, (FRAME_SIZE - nw) // 2
-    out[top:top + nh, left:left + nw] = small
-    return out.astype(np.float32)
+        return small.numpy()
+    out = np.full((x.shape[1], FRAME_SIZE, FRAME_SIZE), pad_value, dtype=np.float32)
+    top, left = (FRAME_SIZE - size[0]) // 2, (FRAME_SIZE - size[1]) // 2
+    out[:, top:top + size[0], left:left + size[1]] = small.numpy()
+    return out
 
 
 def make_clips(
@@ -121,7 +131,9 @@ def make_clips(
         )
     if not 0.0 <= pad_value <= 1.0:
         raise ValueError(f"pad_value must lie in [0, 1], got {pad_value}")
-    frames = np.stack([_resize_frame(f, keep_aspect, pad_value) for f in template])
+    step = CLIP_LEN if stim.is_movie else 1  # a clip's frames together; each image alone
+    frames = np.concatenate([resize_frames(template[i:i + step], keep_aspect, pad_value)
+                             for i in range(0, template.shape[0], step)])
     np.clip(frames, 0.0, 1.0, out=frames)  # bilinear interpolation stays in range; belt and braces
     return clips_from_frames(frames, stimulus)
 
@@ -142,7 +154,7 @@ def clips_cache_key(template: np.ndarray, stimulus: str, *, keep_aspect: bool = 
                     pad_value: float = 0.5) -> str:
     """A ``clips_key`` for :func:`checkpoint_features`: the template's content hash + options."""
     opts = f"keep_aspect={bool(keep_aspect)},pad={float(pad_value) if keep_aspect else None}"
-    return f"{stimulus}:{cache.hash_array(np.asarray(template))}:{opts}:resize=skimage-aa-order1"
+    return f"{stimulus}:{cache.hash_array(np.asarray(template))}:{opts}:resize={RESIZE}"
 
 
 def _as_tensor(clips: torch.Tensor | np.ndarray) -> torch.Tensor:

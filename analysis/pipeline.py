@@ -150,6 +150,7 @@ class RunConfig:
         protocols.get_protocol(self.protocol)
         if not isinstance(self.depth, (int, np.integer)) or isinstance(self.depth, bool) or self.depth <= 0:
             raise ValueError(f"depth must be a positive integer (um); got {self.depth!r}")
+        study.check_depth(int(self.depth), self.source)
         if isinstance(self.movie_bin, bool) or not isinstance(self.movie_bin, (int, np.integer)):
             raise ValueError(f"movie_bin must be an integer; got {self.movie_bin!r}")
         stim.check_bin(self.movie_bin)
@@ -319,6 +320,7 @@ class AreaResult(NamedTuple):
     area: AreaData
     rows: list[dict[str, Any]]
     tests: list[dict[str, Any]]
+    ceilings: list[dict[str, Any]]
 
 
 def _area_score_task(job: tuple) -> AreaResult:
@@ -335,7 +337,7 @@ def _area_score_task(job: tuple) -> AreaResult:
     draws = area_bootstrap(cfg, area, stacked, sc.mean, brain, models_key)
     rows = score_rows(cfg, area, brain, sc, draws, models, data_source)
     tests = species_test_rows(cfg, area_name, models, sc.mean, draws)
-    return AreaResult(area.slim(), rows, tests)
+    return AreaResult(area.slim(), rows, tests, ceiling_rows(cfg, area_name, brain, data_source))
 
 
 # --------------------------------------------------------------------------------------
@@ -391,6 +393,14 @@ def score_rows(
                          **scored(row + i)})
         row += len(layer_rdms)
     return rows
+
+
+def ceiling_rows(cfg: RunConfig, area: str, brain: BrainSide, data_source: str) -> list[dict[str, Any]]:
+    """Rows of the ceilings table of one area: every estimator's median and SD over the same splits."""
+    return [{"source": data_source, "stimulus": cfg.stimulus, "depth": int(cfg.depth), "area": area,
+             "protocol": cfg.protocol, "estimator": name, "median": float(np.median(draws)),
+             "sd": float(np.std(draws)), "n_splits": int(draws.size), "used": name == cfg.spec.ceiling}
+            for name, draws in brain.ceilings.items()]
 
 
 def species_test_rows(cfg: RunConfig, area: str, models: dict[str, tuple[checkpoints.CheckpointEntry, np.ndarray]],
@@ -465,6 +475,7 @@ class RunResult(NamedTuple):
     table: pd.DataFrame
     tests: pd.DataFrame | None
     provenance: dict[str, Any]
+    ceilings: pd.DataFrame | None = None
 
 
 def compute_tables(cfg: RunConfig, progress: bool = True, jobs: int | None = None,
@@ -516,7 +527,8 @@ def compute_tables(cfg: RunConfig, progress: bool = True, jobs: int | None = Non
     areas = [d.area for d in done]
     table = tables.to_table([r for d in done for r in d.rows])
     tests = tests_table([r for d in done for r in d.tests], cfg, data_source)
-    return RunResult(table, tests, provenance(cfg, areas, entries, data_source))
+    ceilings = pd.DataFrame([r for d in done for r in d.ceilings], columns=list(tables.CEILING_COLUMNS))
+    return RunResult(table, tests, provenance(cfg, areas, entries, data_source), ceilings)
 
 
 def compute_table(cfg: RunConfig, progress: bool = True, jobs: int | None = None,
@@ -541,6 +553,8 @@ def run(cfg: RunConfig, progress: bool = True, jobs: int | None = None, dask: st
     res = compute_tables(cfg, progress=progress, jobs=jobs, dask=dask)
     out, tests_path, prov_path = output_paths(cfg)
     tables.write_json(res.provenance, prov_path)
+    tables.write_table(res.ceilings, tables.results_path(cfg.source, cfg.stimulus, int(cfg.depth),
+                                                         protocol=cfg.protocol, kind="ceilings"))
     if res.tests is not None:
         tables.write_table(res.tests, tests_path)
     elif tests_path.exists():

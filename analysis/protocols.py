@@ -26,11 +26,13 @@ field                      original                   corrected
 ``brain_rdms``             ``"halves"`` (100 RDMs of  ``"all_trials"`` (``rdm.mean_rdm``), one
                            random half-trial means    per container; the score is the mean
                            of the pooled cells)       over containers
-``ceiling``                ``"split_half"`` (raw      ``"spearman_brown"`` (``rdm.
-                           half-vs-half tau-a)        split_half_ceiling_sb``, mean over
-                                                      containers), plus Nili lower/upper bounds
-                                                      across containers (``rdm.nili_bounds``),
-                                                      which bound the mean-over-subjects score
+``ceiling``                ``"row0"`` (tau-a of row   ``"spearman_brown"`` (full-RDM split-half
+                           0 of the two halves'       tau-a stepped up, mean over containers),
+                           RDMs: condition 0 alone,   plus Nili lower/upper bounds across
+                           as the original's code     containers (``rdm.nili_bounds``), which
+                           computed)                  bound the mean-over-subjects score
+``event_sum``              ``"float32"`` (the event   ``"float64"``
+                           traces' type)
 =========================  =========================  ===========================================
 
 Latency: the synthetic generator uses 2-3 (+0/1) frames; mouse visual cortex
@@ -44,12 +46,16 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from . import config, study
+from . import study
 from .study import Stimulus
 
-#: Noise-ceiling estimators (:mod:`analysis.rdm`): ``split_half`` (raw tau-a of two trial
-#: halves' RDMs), ``spearman_brown`` (the same, Spearman-Brown corrected).
-CEILINGS = ("split_half", "spearman_brown")
+#: Noise-ceiling estimators (:func:`analysis.rdm.split_half_ceilings`): ``row0`` (tau-a of
+#: row 0 of two trial halves' RDMs: what the original's code computed), ``split_half``
+#: (tau-a of the halves' full RDMs: what it described), ``spearman_brown`` (the latter
+#: stepped up to the full number of trials).
+CEILINGS = ("row0", "split_half", "spearman_brown")
+#: Float types in which a static stimulus's events are summed over the window.
+EVENT_SUMS = ("float32", "float64")
 #: What a model is scored against: ``halves`` (``n_brain_rdms`` RDMs of random trial halves
 #: of the area's cells pooled over containers; the score is the mean over them) or
 #: ``all_trials`` (each container's all-trial RDM; the score is the mean over containers).
@@ -74,12 +80,14 @@ class Protocol:
     brain_rdms: str
     ceiling: str
     nili_bounds: bool
+    event_sum: str = "float64"
 
     def __post_init__(self) -> None:
         study.validate_choice("missing", self.missing, ("error", "nan"))
         study.validate_choice("match rule", self.match_rule, ("average", "concatenate"))
         study.validate_choice("brain RDMs", self.brain_rdms, BRAIN_RDMS)
         study.validate_choice("ceiling", self.ceiling, CEILINGS)
+        study.validate_choice("event sum", self.event_sum, EVENT_SUMS)
         if self.scene_latency < 0 or self.movie_latency < 0 or self.scene_window < 1:
             raise ValueError(
                 f"latencies must be >= 0 and the window >= 1 frame; got scene_latency="
@@ -103,7 +111,11 @@ class Protocol:
 
     def response_settings(self, stimulus: Stimulus) -> dict[str, Any]:
         """Settings that turn one session's events into its response tensor."""
-        return {"window": self.window(stimulus), "latency": self.latency(stimulus), "missing": self.missing}
+        out: dict[str, Any] = {"window": self.window(stimulus), "latency": self.latency(stimulus),
+                               "missing": self.missing}
+        if not stimulus.is_movie:
+            out["event_sum"] = self.event_sum
+        return out
 
     def subject_settings(self) -> dict[str, Any]:
         """Settings that merge a container's sessions into one subject (cells, reliability)."""
@@ -131,7 +143,7 @@ ORIGINAL = Protocol(
     name="original", match_cells=False, match_rule="average", missing="error",
     reliability_threshold=None, reliability_splits=20, scene_latency=0, scene_window=15,
     movie_latency=0, keep_aspect=False, pad_value=0.5, brain_rdms="halves",
-    ceiling="split_half", nili_bounds=False,
+    ceiling="row0", nili_bounds=False, event_sum="float32",
 )
 
 CORRECTED = Protocol(

@@ -208,6 +208,52 @@ def split_half_ceiling_sb(responses: np.ndarray, n_splits: int, rng: np.random.G
     return SplitHalfCeiling(raw=raw, corrected=np.asarray(spearman_brown(raw)))
 
 
+#: The split-half noise-ceiling estimators of :func:`split_half_ceilings` (a protocol's ``ceiling``).
+CEILING_ESTIMATORS: tuple[str, ...] = ("row0", "split_half", "spearman_brown")
+
+
+def split_half_ceilings(responses: np.ndarray, n_splits: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """Every split-half noise-ceiling estimator, on the same ``n_splits`` random splits.
+
+    Each split divides the trials at random into two halves (``trials // 2`` and the rest;
+    :func:`half_splits`), takes each cell's mean over its valid trials in each half, keeps
+    the cells finite in every condition of both halves and computes the two halves'
+    correlation-distance RDMs. Returns ``(n_splits,)`` draws of
+
+    ``"split_half"``
+        Kendall's tau-a between the two halves' full RDMs (all ``M(M-1)/2`` pairs): the
+        ceiling the original study described.
+    ``"row0"``
+        tau-a between **row 0** of the two halves' RDMs: condition 0's dissimilarities to
+        the other ``M - 1`` conditions. This is what the original's code computed (it
+        wrapped each half's ``M x M`` matrix, diagonal NaN, as an rsatoolbox 0.1.5 RDMs
+        object, read as ``M`` one-row "RDMs", and took ``compare(...)[0][0]``); it rests
+        on the first image or clip alone, so it is noisier than the full-RDM ceiling and
+        depends on how reliable condition 0 happens to be.
+    ``"spearman_brown"``
+        ``split_half`` stepped up to the full number of trials, ``2 t / (1 + t)``.
+
+    With complete data the means are plain trial means, so ``split_half`` equals the
+    original protocol's full-RDM ceiling computed with ``nanmean``.
+    """
+    from .responses import spearman_brown, trial_mean
+
+    r = np.asarray(responses, dtype=np.float64)
+    m = r.shape[1]
+    if m < 3:
+        raise ValueError(f"a split-half ceiling needs at least 3 conditions; got {m}")
+    halves = half_splits(r.shape[0], n_splits, rng)
+    full, row0 = np.empty(n_splits), np.empty(n_splits)
+    all_trials = np.arange(r.shape[0])
+    for i, first in enumerate(halves):
+        second = np.setdiff1d(all_trials, first)
+        pair = calc_rdms(_complete_patterns(np.stack([trial_mean(r[first]), trial_mean(r[second])])))
+        full[i] = tau_a(pair[:1], pair[1:])[0, 0]
+        # the first m - 1 entries of the upper triangle (rsatoolbox order) are row 0: (0, 1) .. (0, m-1)
+        row0[i] = tau_a(pair[:1, :m - 1], pair[1:, :m - 1])[0, 0]
+    return {"row0": row0, "split_half": full, "spearman_brown": np.asarray(spearman_brown(full), dtype=np.float64)}
+
+
 def rank_mean_rdm(rdms: np.ndarray) -> np.ndarray:
     """Group RDM for tau-a: the mean of the RDMs' ranks (ties averaged), ``(1, n_pairs)``.
 

@@ -6,6 +6,8 @@ The one module that knows what the pipeline writes and where:
   :data:`COLUMNS`; one row per area x checkpoint x layer, a pixel-baseline row and the
   ceiling rows per area), with its provenance JSON beside it;
 * the tests table ``..._tests.csv`` (columns :data:`TEST_COLUMNS`);
+* the ceilings table ``..._ceilings.csv`` (columns :data:`CEILING_COLUMNS`): every
+  noise-ceiling estimator per area, for the robustness chapter;
 * the ground-truth table ``results/<source>/ground_truth.csv`` (:func:`ground_truth_path`;
   columns :data:`GROUND_TRUTH_COLUMNS` plus ``analysis.ground_truth.EXTRA_COLUMNS``).
 
@@ -52,8 +54,14 @@ GROUND_TRUTH_COLUMNS: tuple[str, ...] = (
     "area", "planted_checkpoint", "planted_layer", "best_layer", "score", "ci_low", "ci_high",
     "ceiling_low", "ceiling_high", "recovered",
 )
+#: Columns of the ceilings table of one run: every noise-ceiling estimator
+#: (:data:`analysis.rdm.CEILING_ESTIMATORS`) on the same splits, per area; ``used`` marks the
+#: protocol's own (the one in the scores table's ``noise_ceiling`` row).
+CEILING_COLUMNS: tuple[str, ...] = (
+    "source", "stimulus", "depth", "area", "protocol", "estimator", "median", "sd", "n_splits", "used",
+)
 #: Table kinds of one run.
-KINDS: tuple[str, ...] = ("scores", "tests")
+KINDS: tuple[str, ...] = ("scores", "tests", "ceilings")
 #: Packages whose versions go into the provenance.
 PROVENANCE_PACKAGES: tuple[str, ...] = (
     "allensdk", "numpy", "scipy", "pandas", "torch", "rsatoolbox", "numba", "h5py", "pynwb",
@@ -78,8 +86,8 @@ def results_path(source: str, stimulus: str, depth: int, suffix: str = ".csv",
     stem = f"{stimulus}_{int(depth)}"
     if protocol != default:
         stem += f"_{protocol}"
-    if kind == "tests":
-        stem += "_tests"
+    if kind != "scores":
+        stem += f"_{kind}"
     return config.results_root() / source / f"{stem}{suffix}"
 
 

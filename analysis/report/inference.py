@@ -22,8 +22,11 @@ PROTOCOL_FIELDS: dict[str, str] = {
     "scene_window": "frames summed per scene presentation",
     "movie_latency": "frames of latency for the movie",
     "keep_aspect": "stimuli resized keeping their aspect ratio (padded, not squashed)",
-    "brain_rdms": "brain RDMs (halves: 100 random half-trial means; all_trials: one from all trials)",
-    "ceiling": "noise ceiling (split_half: raw half-vs-half; spearman_brown: corrected to full data)",
+    "brain_rdms": "brain RDMs (halves: random half-trial means of the pooled cells; all_trials: one per container)",
+    "ceiling": "noise ceiling (row0: tau-a of condition 0's dissimilarities in two trial halves, as the "
+               "original's code computed; split_half: the halves' full RDMs; spearman_brown: the latter "
+               "corrected to full data)",
+    "event_sum": "float type of the scene event sums over the window",
     "nili_bounds": "Nili lower/upper ceiling bounds across animals (experiment containers)",
 }
 

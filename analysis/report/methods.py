@@ -128,6 +128,15 @@ def rdm_text(facts: dict[str, Any]) -> str:
                  "similarity between a layer and an area is Kendall's $\\tau_a$ [@kendall1938] between "
                  "the layer's RDM and each container's RDM, averaged over the containers.")
     ceiling = {
+        "row0": (f"The noise ceiling of an area is computed as the original's code computed it, from {n} "
+                 "random splits of the trials into two halves: Kendall's $\\tau_a$ between row 0 of the "
+                 "two halves' RDMs, that is between the dissimilarities of condition 0 (the first image or "
+                 "the first clip) to the other conditions, reported as the median over splits with a band "
+                 "of ±1 SD. (The original's text describes $\\tau_a$ between the halves' full RDMs; its "
+                 "code, with rsatoolbox 0.1.5 reading each half's condition × condition matrix as one RDM "
+                 "per row, compared the first row only.) It therefore rests on one condition's reliability "
+                 "and is noisier than a full-RDM ceiling; @sec-robustness shows both. No Spearman–Brown "
+                 "correction [@spearman1910; @brown1910] is applied."),
         "split_half": (f"The noise ceiling of an area is estimated from {n} random splits of the trials "
                        "into two halves: $\\tau_a$ between the two halves' RDMs, reported as the median "
                        "over splits with a band of ±1 SD. No Spearman–Brown correction "

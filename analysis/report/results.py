@@ -44,7 +44,7 @@ def validate_parameters(stimulus: Any, depth: Any, source: Any, cre_line: Any = 
     return dict(stimulus=stimulus, depth=int(depth), source=source, cre_line=cre_line, seed=int(seed))
 
 
-def _record_read(path: Path) -> None:
+def record_read(path: Path) -> None:
     log = os.environ.get(ENV_READS)
     if log:
         with open(log, "a", encoding="utf-8") as fh:
@@ -63,7 +63,7 @@ def load_results(source: str, stimulus: str, depth: int, cre_line: str | None = 
     """
     path = tables.results_path(source, stimulus, depth, protocol=protocol)
     prov_path = path.with_suffix(".json")
-    _record_read(path)
+    record_read(path)
     if not path.is_file():
         raise FileNotFoundError(
             f"no {protocol}-protocol result table for source={source!r}, stimulus={stimulus!r}, "
@@ -84,7 +84,7 @@ def load_results(source: str, stimulus: str, depth: int, cre_line: str | None = 
         table["protocol"] = protocol
     provenance: dict[str, Any] = {}
     if prov_path.is_file():
-        _record_read(prov_path)
+        record_read(prov_path)
         provenance = json.loads(prov_path.read_text(encoding="utf-8"))
     if cre_line is not None and "cre_line" in table and len(table):
         found = sorted(set(table["cre_line"].astype(str)))
@@ -100,7 +100,7 @@ def book_settings(root: str | os.PathLike | None = None) -> dict[str, Any]:
     path = book_root(root) / SETTINGS_FILE
     if not path.is_file():
         raise FileNotFoundError(f"{path} is missing: run analysis.bookbuild.make_chapters() first")
-    _record_read(path)
+    record_read(path)
     s = json.loads(path.read_text(encoding="utf-8"))
     s["grid"] = [(st, int(d)) for st, d in s["grid"]]
     return s
@@ -128,7 +128,7 @@ def load_tests(source: str, stimulus: str, depth: int, protocol: str = protocols
     ``significant`` is returned as bool; ``layer`` empty strings for best-layer rows.
     """
     path = tables.results_path(source, stimulus, depth, protocol=protocol, kind="tests")
-    _record_read(path)
+    record_read(path)
     if not path.is_file():
         return None
     t = pd.read_csv(path, dtype={"area": str, "test": str, "layer": str, "layer_a": str, "layer_b": str})
@@ -153,7 +153,7 @@ def load_protocol(source: str, grid: Sequence[tuple[str, int]], protocol: str) -
     out: dict[str, Any] = {"tables": [], "tests": [], "missing": [], "missing_tests": [], "cells": []}
     for stimulus, depth in grid:
         path = tables.results_path(source, stimulus, depth, protocol=protocol)
-        _record_read(path)
+        record_read(path)
         if not path.is_file():
             out["missing"].append(path)
             continue
@@ -171,7 +171,7 @@ def load_protocol(source: str, grid: Sequence[tuple[str, int]], protocol: str) -
 def load_ground_truth(source: str) -> pd.DataFrame | None:
     """The ground-truth recovery table, or None when it was not written."""
     path = ground_truth_path(source)
-    _record_read(path)
+    record_read(path)
     if not path.is_file():
         return None
     t = pd.read_csv(path, dtype={"area": str, "planted_checkpoint": str, "planted_layer": str,

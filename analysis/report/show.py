@@ -40,6 +40,13 @@ def show_methods_counts() -> None:
     show_markdown(methods_counts_table())
 
 
+def show_ceiling_estimators() -> None:
+    """The robustness chapter's comparison of the three noise-ceiling estimators."""
+    from analysis.report.ceilings import estimators_markdown
+
+    show_markdown(estimators_markdown())
+
+
 def show_methods(section: str) -> None:
     """One computed paragraph of the methods chapter: ``recordings``, ``stimuli``, ``networks`` or ``rdms``."""
     from analysis.report import methods
