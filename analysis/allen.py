@@ -26,6 +26,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -48,6 +49,84 @@ class DataUnavailableError(RuntimeError):
         super().__init__(message)
         self.what = what
         self.path = None if path is None else str(path)
+
+
+class DataFileError(ValueError):
+    """A Brain Observatory file exists but cannot be read (truncated, corrupt, incomplete).
+
+    The message names the file, what failed and what to do; ``path`` is the file.
+    """
+
+    def __init__(self, path: str | os.PathLike, reason: str, source: str | None = None):
+        fix = ("rebuild the synthetic Brain Observatory with `python -m analysis synth --force`"
+               if source == "synthetic" else
+               "delete it so that AllenSDK downloads it again (`--download`), or rebuild a synthetic "
+               "cache with `python -m analysis synth --force`")
+        super().__init__(f"cannot read {path}: {reason}; {fix}")
+        self.path = str(path)
+
+
+#: What reading an NWB (HDF5) or events (.npz) file raises when the file is damaged.
+_READ_ERRORS = (OSError, KeyError, EOFError, zipfile.BadZipFile, ValueError, TypeError)
+
+
+def _reading(boc, experiment_id: int, key: str, what):
+    """Run ``what()``; a damaged file's error becomes a :class:`DataFileError` naming the file."""
+    try:
+        return what()
+    except (DataUnavailableError, DataFileError, net.NetworkError):
+        raise
+    except _READ_ERRORS as exc:
+        path = boc.get_cache_path(None, key, int(experiment_id))
+        if not Path(path).exists():
+            raise
+        reason = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        if str(path).endswith(".npz") and not zipfile.is_zipfile(path):
+            reason = f"not an .npz (zip) archive ({Path(path).stat().st_size} bytes)"
+        raise DataFileError(path, reason, cache_source(boc)) from exc
+
+
+#: Datasets of an experiment's NWB file that the analysis reads (AllenSDK's paths).
+NWB_REQUIRED: tuple[str, ...] = (
+    "processing/brain_observatory_pipeline/ImageSegmentation/cell_specimen_ids",
+    "stimulus/presentation",
+)
+
+
+def check_experiment_files(boc, experiment_id: int) -> None:
+    """Open an experiment's NWB and events files and check what the analysis reads is there.
+
+    Cheap (no trace is read): the NWB's required datasets exist, the events archive is a
+    readable zip holding ``ev.npy``. A damaged file raises :class:`DataFileError` naming
+    it, before any heavy work starts; a missing one is obtained as usual (downloaded when
+    allowed, else :class:`DataUnavailableError`).
+    """
+    import h5py
+
+    experiment_id = int(experiment_id)
+    nwb = Path(boc.get_cache_path(None, boc.EXPERIMENT_DATA_KEY, experiment_id))
+    events = Path(boc.get_cache_path(None, boc.EVENTS_DATA_KEY, experiment_id))
+    if not nwb.exists():
+        boc.get_ophys_experiment_data(experiment_id)
+    if not events.exists():
+        boc.get_ophys_experiment_events(experiment_id)
+
+    def nwb_ok() -> None:
+        with h5py.File(nwb, "r") as f:
+            for key in NWB_REQUIRED:
+                if key not in f:
+                    raise KeyError(f"dataset {key!r} is missing")
+
+    def events_ok() -> None:
+        with zipfile.ZipFile(events) as z:
+            if "ev.npy" not in z.namelist():
+                raise KeyError(f"member 'ev.npy' is missing (members: {z.namelist()})")
+            bad = z.testzip()
+            if bad is not None:
+                raise zipfile.BadZipFile(f"member {bad!r} fails its CRC check")
+
+    _reading(boc, experiment_id, boc.EXPERIMENT_DATA_KEY, nwb_ok)
+    _reading(boc, experiment_id, boc.EVENTS_DATA_KEY, events_ok)
 
 
 def _env_download() -> bool:
@@ -391,7 +470,8 @@ class Session:
 
 def load_events(boc, experiment_id: int) -> np.ndarray:
     """L0 events ``(cells, frames)`` of one experiment; an error if any is NaN or infinite."""
-    events = np.asarray(boc.get_ophys_experiment_events(int(experiment_id)))
+    events = _reading(boc, experiment_id, boc.EVENTS_DATA_KEY,
+                      lambda: np.asarray(boc.get_ophys_experiment_events(int(experiment_id))))
     if events.ndim != 2:
         raise ValueError(f"experiment {experiment_id}: events must be 2-D (cells, frames), got {events.shape}")
     if not np.issubdtype(events.dtype, np.floating):
@@ -413,15 +493,23 @@ def load_session(boc, experiment_id: int, stimulus: str) -> Session:
     study.get_stimulus(stimulus)
     experiment_id = int(experiment_id)
     events = load_events(boc, experiment_id)
-    data = boc.get_ophys_experiment_data(experiment_id)
-    ids = np.asarray(data.get_cell_specimen_ids()).astype(np.int64)
+
+    def read() -> tuple[Any, np.ndarray, pd.DataFrame]:
+        data = boc.get_ophys_experiment_data(experiment_id)
+        ids = np.asarray(data.get_cell_specimen_ids()).astype(np.int64)
+        try:
+            table = data.get_stimulus_table(stimulus)
+        except MissingStimulusException:
+            raise LookupError(
+                f"experiment {experiment_id} ({data.get_session_type()}) has no {stimulus}; "
+                f"its stimuli: {', '.join(data.list_stimuli())}"
+            ) from None
+        return data, ids, table
+
     try:
-        table = data.get_stimulus_table(stimulus)
-    except MissingStimulusException:
-        raise ValueError(
-            f"experiment {experiment_id} ({data.get_session_type()}) has no {stimulus}; "
-            f"its stimuli: {', '.join(data.list_stimuli())}"
-        ) from None
+        data, ids, table = _reading(boc, experiment_id, boc.EXPERIMENT_DATA_KEY, read)
+    except LookupError as exc:  # a readable file without the stimulus: not a damaged file
+        raise ValueError(str(exc)) from None
     if len(ids) != events.shape[0]:
         raise ValueError(
             f"experiment {experiment_id}: {events.shape[0]} event traces but {len(ids)} cell specimen ids"
@@ -458,7 +546,7 @@ def load_template(boc, stimulus: str, experiment_id: int | None = None) -> np.nd
     30-s movie ``(900, 304, 608)`` in the real survey), from :func:`template_experiment`."""
     stim = study.get_stimulus(stimulus)
     experiment_id = template_experiment(boc, stimulus) if experiment_id is None else int(experiment_id)
-    data = boc.get_ophys_experiment_data(experiment_id)
+    data = _reading(boc, experiment_id, boc.EXPERIMENT_DATA_KEY, lambda: boc.get_ophys_experiment_data(experiment_id))
     try:
         template = data.get_stimulus_template(stimulus)
     except KeyError:

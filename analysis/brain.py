@@ -197,6 +197,28 @@ class BrainSide:
     ceilings: dict[str, np.ndarray] = field(default_factory=dict)
 
 
+def check_defined(rdms: np.ndarray, n_conditions: int, labels: Sequence[object]) -> None:
+    """A ValueError naming the conditions whose dissimilarities are undefined (NaN).
+
+    A condition to which no cell of the area responds (in some trial half) has a constant
+    pattern, so its correlation distance to every other condition is undefined and no
+    tau-a can be computed. ``labels``: (stimulus, depth, area).
+    """
+    bad = ~np.isfinite(rdms)
+    if not bad.any():
+        return
+    i, j = np.triu_indices(n_conditions, 1)
+    counts = np.bincount(np.concatenate([i[bad.any(axis=0)], j[bad.any(axis=0)]]), minlength=n_conditions)
+    conditions = np.flatnonzero(counts == n_conditions - 1)  # undefined against every other condition
+    stimulus, depth, area = (list(labels) + ["?", "?", "?"])[:3]
+    which = (f"condition(s) {', '.join(map(str, conditions[:10]))}" if conditions.size
+             else f"{int(bad.any(axis=0).sum())} condition pairs")
+    raise ValueError(
+        f"{stimulus} at {depth} um, {area}: {which} have undefined correlation distances in "
+        f"{int(bad.any(axis=1).sum())} of {rdms.shape[0]} brain RDMs: no cell of the area responds to them "
+        "(a constant response pattern); drop the area (--areas) or use more trials or cells")
+
+
 def brain_side(area: AreaData, spec: Protocol, n_brain_rdms: int, n_splits: int, seed: int,
                labels: Sequence[object], ceiling_label: str = "noise_ceiling") -> dict[str, np.ndarray]:
     """Brain RDMs, ceiling draws and Nili bounds of one area (uncached; see :func:`area_rdms`).
@@ -219,6 +241,7 @@ def brain_side(area: AreaData, spec: Protocol, n_brain_rdms: int, n_splits: int,
         rdms = rdm.brain_rdms(area.responses, n_brain_rdms, rdm.derive_rng(seed, *labels, "brain_rdms"))
     else:
         rdms = np.concatenate([rdm.mean_rdm(t) for t in subjects])
+    check_defined(rdms, area.shape[1], labels)
     ceiling_rng = rdm.derive_rng(seed, *labels, ceiling_label)
     draws = [rdm.split_half_ceilings(t, n_splits, ceiling_rng) for t in subjects]
     every = {f"ceiling_{e}": np.mean([d[e] for d in draws], axis=0) for e in rdm.CEILING_ESTIMATORS}

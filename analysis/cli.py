@@ -67,6 +67,26 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _seed(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer seed >= 0, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer seed >= 0 (numpy seeds are non-negative), got {value}")
+    return value
+
+
+def _jobs(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of workers (>= 1, or -1 = all cores), got {text!r}") from None
+    if value == 0 or value < -1:
+        raise argparse.ArgumentTypeError(f"expected a number of workers >= 1, or -1 = all cores; got {value}")
+    return value
+
+
 def _non_negative_int(text: str) -> int:
     try:
         value = int(text)
@@ -108,7 +128,7 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--cre-line", default=study.CRE_LINE, help=f"Cre line (default {study.CRE_LINE})")
     p.add_argument("--areas", nargs="+", default=list(study.AREAS), metavar="AREA",
                    help=f"visual areas (default: {' '.join(study.AREAS)})")
-    p.add_argument("--seed", type=int, default=study.SEED, help=f"global seed (default {study.SEED})")
+    p.add_argument("--seed", type=_seed, default=study.SEED, help=f"global seed (default {study.SEED})")
     p.add_argument("--movie-bin", type=_positive_int, default=study.CLIP_LEN,
                    help=f"movie frames averaged per condition (default {study.CLIP_LEN}: one 0.5-s clip)")
     p.add_argument("--n-brain-rdms", type=_positive_int, default=study.N_BRAIN_RDMS,
@@ -120,7 +140,7 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
                    help="checkpoint names (default: all ten, e.g. rat1 ... ts5)")
     p.add_argument("--download", action="store_true", default=os.environ.get("RSA_DOWNLOAD") == "1",
                    help="allow downloads (Allen data, checkpoints) where the network exists")
-    p.add_argument("--jobs", type=int, default=1,
+    p.add_argument("--jobs", type=_jobs, default=1,
                    help="local worker processes for independent work (areas, checkpoints, scores); "
                         "-1 = all cores (default 1)")
     p.add_argument("--dask", default=None, metavar="ADDRESS",
@@ -138,6 +158,7 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
+    parser.add_argument("--debug", action="store_true", help="show the traceback of an error")
     parser.add_argument("--offline", dest="forbid_downloads", action="store_true",
                         help="forbid every download (checkpoints, Allen data); same as RSA_OFFLINE=1. "
                              "Also an option of run, results, paper and checkpoints")
@@ -145,7 +166,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("synth", help="build the embedded synthetic Brain Observatory")
     p.add_argument("--preset", default="default", help="'default' (paper) or 'small' (tests)")
-    p.add_argument("--seed", type=int, default=0, help="generator seed (default 0)")
+    p.add_argument("--seed", type=_seed, default=0, help="generator seed (default 0)")
     p.add_argument("--root", default=None, help="target folder (default: $RSA_DATA/synthetic)")
     p.add_argument("--depths", nargs="+", type=_positive_int, default=None, metavar="DEPTH",
                    help="imaging depths to simulate (default: the preset's, 175 275)")
@@ -173,7 +194,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("ground-truth", help="plant a known layer in a synthetic area and check that it is recovered")
     p.add_argument("--source", default="synthetic", choices=study.SOURCES,
                    help="results folder to write ground_truth.csv into (the planted data are always synthetic)")
-    p.add_argument("--seed", type=int, default=study.SEED, help=f"analysis seed (default {study.SEED})")
+    p.add_argument("--seed", type=_seed, default=study.SEED, help=f"analysis seed (default {study.SEED})")
     _add_inference_options(p)
     p.add_argument("--force", action="store_true", help="recompute even when the table is up to date")
 
@@ -196,7 +217,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--stimuli", nargs="+", default=list(study.DEFAULT_STIMULI), metavar="STIMULUS")
     p.add_argument("--depths", nargs="+", type=_positive_int, default=list(study.DEFAULT_DEPTHS), metavar="DEPTH")
     p.add_argument("--cre-line", default=study.CRE_LINE)
-    p.add_argument("--seed", type=int, default=study.SEED)
+    p.add_argument("--seed", type=_seed, default=study.SEED)
     p.add_argument("--root", default=None, help="book root (default: the project)")
 
     p = sub.add_parser("checkpoints", help="locate and verify (SHA-256 of the bytes) the network checkpoints; "
@@ -222,9 +243,8 @@ def _run_config(args: argparse.Namespace, stimulus: str, depth: int, protocol: s
 
 
 def _protocols(args: argparse.Namespace) -> list[str]:
-    """The protocols of a command, in the order given, each once."""
-    found = getattr(args, "protocols", None) or [args.protocol]
-    return list(dict.fromkeys(found))
+    """The protocols of a command, in the order given (repeats are refused by :func:`validate_args`)."""
+    return list(getattr(args, "protocols", None) or [args.protocol])
 
 
 def ensure_synthetic(depths: Sequence[int], stimuli: Sequence[str] = ()) -> None:
@@ -262,78 +282,121 @@ def _cmd_ground_truth(source: str, seed: int, n_boot: int, force: bool = False) 
     return 0
 
 
+#: List options whose values must be distinct (``--areas VISp VISp`` would duplicate rows).
+_LIST_OPTIONS: tuple[str, ...] = ("areas", "stimuli", "depths", "protocols", "checkpoints")
+
+
+def validate_args(args: argparse.Namespace) -> None:
+    """Everything checkable before any data is read: names, repeats, depths, folders.
+
+    Raises ValueError naming the option and the bad value.
+    """
+    for name in _LIST_OPTIONS:
+        values = getattr(args, name, None)
+        if values:
+            study.unique(f"--{name}", list(values))
+    for s in getattr(args, "stimuli", None) or ([args.stimulus] if getattr(args, "stimulus", None) else []):
+        study.get_stimulus(s)
+    for a in getattr(args, "areas", None) or ():
+        study.validate_choice("area", a, study.AREAS)
+    if getattr(args, "cre_line", None):
+        study.validate_choice("cre line", args.cre_line, study.CRE_LINES)
+    source = getattr(args, "source", "synthetic")
+    depths = getattr(args, "depths", None) or ([args.depth] if getattr(args, "depth", None) else [])
+    for d in depths:
+        study.check_depth(d, "synthetic" if args.command == "synth" else source)
+    config.check_folders(write=args.command not in ("paths", "checkpoints"))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point; returns the exit status."""
+    """Entry point; returns the exit status.
+
+    One error boundary: every expected failure (bad value, missing or damaged file, network,
+    unwritable folder) prints ``error: <what>`` and returns 2; ``--debug`` shows the traceback.
+    """
     args = build_parser().parse_args(argv)
     if args.forbid_downloads:
         os.environ["RSA_OFFLINE"] = "1"
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
     try:
-        if args.command == "synth":
-            from . import synthetic
+        return _dispatch(args)
+    except KeyboardInterrupt:
+        print("interrupted: nothing partial was written (every file is written atomically)", file=sys.stderr)
+        return 130
+    except Exception as exc:  # noqa: BLE001 - the error boundary: known failures become one line
+        from .net import NetworkError
 
-            for d in args.depths or ():
-                study.check_depth(d, "synthetic")
-            for name in args.stimuli or ():
-                study.get_stimulus(name)
-            root = config.cache_dir("synthetic") if args.root is None else args.root
-            if config.manifest_path("synthetic").exists() and args.root is None and not args.force:
-                print(f"synthetic cache exists at {root} (use --force to rebuild)")
-                return 0
-            path = synthetic.build_synthetic_cache(root, preset=args.preset, seed=args.seed, overwrite=args.force,
-                                                  depths=args.depths, stimuli=args.stimuli)
-            print(f"wrote synthetic Brain Observatory to {path}")
-            return 0
-        if args.command == "run":
-            return _cmd_run(args, [(args.stimulus, args.depth)])
-        if args.command == "results":
-            for s in args.stimuli:
-                study.get_stimulus(s)
-            return _cmd_run(args, [(s, d) for s in args.stimuli for d in args.depths])
-        if args.command == "ground-truth":
-            return _cmd_ground_truth(args.source, args.seed, N_BOOT if args.n_boot is None else args.n_boot,
-                                     args.force)
-        if args.command == "paper":
-            from . import bookbuild, report
-
-            grid = [(s, d) for s in args.stimuli for d in args.depths]
-            report.book_spec(grid, args.source, args.cre_line, args.seed, require_results=False)
-            _cmd_run(args, grid)
-            if args.n_boot is None or args.n_boot:
-                _cmd_ground_truth(args.source, args.seed, N_BOOT if args.n_boot is None else args.n_boot)
-            else:
-                print("--n-boot 0: no inference, so no ground-truth check (it needs bootstrap draws)")
-            res = bookbuild.render(**report.book_spec(grid, args.source, args.cre_line, args.seed),
-                                   offline={"auto": None, "quarto": False, "offline": True}[args.renderer])
-            print(f"wrote the book to {config.PROJECT_ROOT / '_book'} ({len(res['pages'])} pages; PDF {res['pdf']})")
-            return 0
-        if args.command == "book":
-            from . import bookbuild, report
-
-            spec = report.book_spec([(s, d) for s in args.stimuli for d in args.depths], args.source,
-                                    args.cre_line, args.seed)
-            if args.action == "chapters":
-                bookbuild.make_chapters(**spec, root=args.root)
-                return 0
-            res = bookbuild.render(**spec, root=args.root, offline=args.action == "offline" or None)
-            print(f"pages: {len(res['pages'])}; pdf: {res['pdf']}")
-            return 0
-        if args.command == "checkpoints":
-            from . import checkpoints
-
-            entries = checkpoints.load_manifest()
-            for entry, path in zip(entries, checkpoints.locate_all(entries)):
-                print(f"{entry.name:5s} {entry.species:9s} seed {entry.seed}  ok  {path}")
-            return 0
-        if args.command == "paths":
-            print(f"project      {config.PROJECT_ROOT}")
-            print(f"data         {config.data_root()}")
-            print(f"checkpoints  {' -> '.join(str(p) for p in config.checkpoint_search_dirs())}")
-            print(f"cache        {config.work_cache_dir()}")
-            print(f"results      {config.results_root()}")
-            return 0
-    except (ValueError, FileNotFoundError, RuntimeError) as exc:  # BookBuildError, DataUnavailableError, ...
+        expected = (ValueError, OSError, RuntimeError, LookupError, NetworkError)
+        if args.debug or not isinstance(exc, expected):
+            raise
         print(f"error: {exc}", file=sys.stderr)
         return 2
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    validate_args(args)
+    if args.command == "synth":
+        from . import synthetic
+
+        for d in args.depths or ():
+            study.check_depth(d, "synthetic")
+        for name in args.stimuli or ():
+            study.get_stimulus(name)
+        root = config.cache_dir("synthetic") if args.root is None else args.root
+        if config.manifest_path("synthetic").exists() and args.root is None and not args.force:
+            print(f"synthetic cache exists at {root} (use --force to rebuild)")
+            return 0
+        path = synthetic.build_synthetic_cache(root, preset=args.preset, seed=args.seed, overwrite=args.force,
+                                              depths=args.depths, stimuli=args.stimuli)
+        print(f"wrote synthetic Brain Observatory to {path}")
+        return 0
+    if args.command == "run":
+        return _cmd_run(args, [(args.stimulus, args.depth)])
+    if args.command == "results":
+        for s in args.stimuli:
+            study.get_stimulus(s)
+        return _cmd_run(args, [(s, d) for s in args.stimuli for d in args.depths])
+    if args.command == "ground-truth":
+        return _cmd_ground_truth(args.source, args.seed, N_BOOT if args.n_boot is None else args.n_boot,
+                                 args.force)
+    if args.command == "paper":
+        from . import bookbuild, report
+
+        grid = [(s, d) for s in args.stimuli for d in args.depths]
+        report.book_spec(grid, args.source, args.cre_line, args.seed, require_results=False)
+        _cmd_run(args, grid)
+        if args.n_boot is None or args.n_boot:
+            _cmd_ground_truth(args.source, args.seed, N_BOOT if args.n_boot is None else args.n_boot)
+        else:
+            print("--n-boot 0: no inference, so no ground-truth check (it needs bootstrap draws)")
+        res = bookbuild.render(**report.book_spec(grid, args.source, args.cre_line, args.seed),
+                               offline={"auto": None, "quarto": False, "offline": True}[args.renderer])
+        print(f"wrote the book to {config.PROJECT_ROOT / '_book'} ({len(res['pages'])} pages; PDF {res['pdf']})")
+        return 0
+    if args.command == "book":
+        from . import bookbuild, report
+
+        spec = report.book_spec([(s, d) for s in args.stimuli for d in args.depths], args.source,
+                                args.cre_line, args.seed)
+        if args.action == "chapters":
+            bookbuild.make_chapters(**spec, root=args.root)
+            return 0
+        res = bookbuild.render(**spec, root=args.root, offline=args.action == "offline" or None)
+        print(f"pages: {len(res['pages'])}; pdf: {res['pdf']}")
+        return 0
+    if args.command == "checkpoints":
+        from . import checkpoints
+
+        entries = checkpoints.load_manifest()
+        for entry, path in zip(entries, checkpoints.locate_all(entries)):
+            print(f"{entry.name:5s} {entry.species:9s} seed {entry.seed}  ok  {path}")
+        return 0
+    if args.command == "paths":
+        print(f"project      {config.PROJECT_ROOT}")
+        print(f"data         {config.data_root()}")
+        print(f"checkpoints  {' -> '.join(str(p) for p in config.checkpoint_search_dirs())}")
+        print(f"cache        {config.work_cache_dir()}")
+        print(f"results      {config.results_root()}")
+        return 0
     return 1

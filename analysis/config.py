@@ -92,3 +92,40 @@ def checkpoint_search_dirs() -> list[Path]:
     return dirs
 
 
+#: The folder settings a command writes into: variable -> its folder (see the module docstring).
+FOLDERS = {"RSA_DATA": data_root, "RSA_CACHE": work_cache_dir, "RSA_RESULTS": results_root}
+
+
+def _writable(folder: Path) -> bool:
+    """Whether a file can be created in ``folder`` (tried: permission bits do not stop root,
+    a read-only file system does)."""
+    import tempfile
+
+    try:
+        with tempfile.TemporaryFile(dir=folder):
+            return True
+    except OSError:
+        return False
+
+
+def check_folders(write: bool = True) -> None:
+    """Check the folder settings at start: each is a directory (or can be created) and writable.
+
+    Raises ValueError naming the variable, the path and what to do, before any work starts.
+    """
+    for var, where in FOLDERS.items():
+        path = where()
+        origin = f"${var}" if os.environ.get(var) else f"the default of {var}"
+        if path.exists() and not path.is_dir():
+            raise ValueError(f"{origin} = {path} is a file, not a folder; point {var} at a folder")
+        if not write:
+            continue
+        probe = path
+        while not probe.exists():  # the first existing ancestor must let us create the rest
+            probe = probe.parent
+        if not probe.is_dir():
+            raise ValueError(f"{origin} = {path} cannot be created: {probe} is a file; point {var} elsewhere")
+        if not _writable(probe):
+            raise ValueError(f"{origin} = {path} is not writable ({probe} is read-only); point {var} at a "
+                             "writable folder")
+

@@ -496,8 +496,9 @@ def compute_tables(cfg: RunConfig, progress: bool = True, jobs: int | None = Non
     # fail early, before any heavy work, on a missing or tampered file (missing ones are
     # downloaded unless RSA_OFFLINE=1; offline, one error names all of them)
     checkpoints.locate_all(entries)
-    for a in cfg.areas:  # fail early on an area x depth without experiments
-        allen.select_experiments(boc, cfg.stimulus, a, int(cfg.depth), cfg.cre_line)
+    for a in cfg.areas:  # fail early on an area x depth without experiments, or a damaged file
+        for e in allen.select_experiments(boc, cfg.stimulus, a, int(cfg.depth), cfg.cre_line):
+            allen.check_experiment_files(boc, e.experiment_id)
 
     def say(what: str) -> None:
         if progress:
