@@ -11,6 +11,7 @@ import pytest
 from scipy.stats import kendalltau
 
 from analysis import allen, config, stimuli, study, synthetic
+from analysis.synthetic import build as synthetic_build  # where the build looks its writers up
 
 
 def _files(root: Path) -> list[Path]:
@@ -99,7 +100,7 @@ def test_other_seed_other_events(small_cache, tmp_path, monkeypatch):
             assert not np.array_equal(ref, arrays["ev"])
             raise KeyboardInterrupt  # also exercises the clean-up
 
-    monkeypatch.setattr(synthetic, "_write_npz_deterministic", spy)
+    monkeypatch.setattr(synthetic_build, "_write_npz_deterministic", spy)
     with pytest.raises(KeyboardInterrupt):
         synthetic.build_synthetic_cache(tmp_path / "seed1", preset="small", seed=1, progress=False)
     assert calls["n"] == 1
@@ -115,7 +116,7 @@ def test_interrupted_build_leaves_nothing(tmp_path, monkeypatch):
             raise KeyboardInterrupt("simulated Ctrl-C")
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(synthetic, "_write_nwb", boom)
+    monkeypatch.setattr(synthetic_build, "_write_nwb", boom)
     root = tmp_path / "synthetic"
     with pytest.raises(KeyboardInterrupt):
         synthetic.build_synthetic_cache(root, preset="small", progress=False)

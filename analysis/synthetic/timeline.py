@@ -1,0 +1,154 @@
+"""Session timelines: what is on the screen at each two-photon frame, and the stimulus tables."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import numpy as np
+
+from .design import (_BASE_MOVIE, _BASE_STATIC, DISPLAY_RATE, IMAGING_RATE, MOVIE_CHUNK, MOVIE_DISPLAY_FRAMES,
+                     MOVIE_REPEATS, SCENE_DISPLAY_FRAMES, SCENE_REPEATS)
+
+
+@dataclass
+class Timeline:
+    """What is on the screen at each two-photon frame of one session.
+
+    ``item``: int (frames,) index into the session's item table
+    (0..117 scenes, 118 grey/blank, 119.. movie frames); ``unit``: int (frames,)
+    trial-gain unit; ``tables``: stimulus -> (data (N,), frame_duration (N, 2)).
+    """
+
+    n_frames: int
+    item: np.ndarray
+    unit: np.ndarray
+    grey_item: int
+    tables: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
+
+
+def _session_timeline(session_type: str, rng: np.random.Generator, n_scenes: int, n_movie: int,
+                      spont_s: float) -> Timeline:
+    blank = n_scenes
+    movie0 = n_scenes + 1
+    gap = int(10 * DISPLAY_RATE)
+    spont = int(spont_s * DISPLAY_RATE)
+
+    def scenes_epochs():
+        order = np.concatenate([np.arange(n_scenes + 1)] * SCENE_REPEATS)
+        order = rng.permutation(order)
+        return np.array_split(order, 3)
+
+    if session_type == "three_session_A":
+        plan = [("gap", gap), ("movie", None), ("spont", spont), ("gap", gap)]
+    elif session_type == "three_session_B":
+        e1, e2, e3 = scenes_epochs()
+        plan = [("gap", gap), ("scenes", e1), ("spont", spont), ("scenes", e2), ("gap", gap // 2),
+                ("movie", None), ("gap", gap // 2), ("scenes", e3), ("gap", gap)]
+    elif session_type == "three_session_C":
+        plan = [("gap", gap), ("spont", spont), ("gap", gap // 2), ("movie", None), ("gap", gap)]
+    else:  # pragma: no cover - guarded by SESSION_TYPES
+        raise ValueError(session_type)
+
+    # Presentations in display frames (60 Hz), one numpy block per segment of the plan.
+    KIND = {"gap": 0, "spont": 1, "scenes": 2, "movie": 3}
+    lens_l, items_l, kinds_l, data_l = [], [], [], []
+    for kind, arg in plan:
+        if kind in ("gap", "spont"):
+            lens_l.append(np.array([arg])); items_l.append(np.array([blank]))
+            data_l.append(np.array([0])); kinds_l.append(np.array([KIND[kind]]))
+        elif kind == "scenes":
+            arg = np.asarray(arg, np.int64)
+            lens_l.append(np.full(len(arg), SCENE_DISPLAY_FRAMES)); items_l.append(arg)
+            data_l.append(np.where(arg < n_scenes, arg, -1)); kinds_l.append(np.full(len(arg), KIND[kind]))
+        else:  # movie: MOVIE_REPEATS consecutive runs of frames 0..n_movie-1
+            f = np.tile(np.arange(n_movie), MOVIE_REPEATS)
+            lens_l.append(np.full(len(f), MOVIE_DISPLAY_FRAMES)); items_l.append(movie0 + f)
+            data_l.append(f); kinds_l.append(np.full(len(f), KIND[kind]))
+    lens = np.concatenate(lens_l).astype(np.int64)
+    items = np.concatenate(items_l).astype(np.int64)
+    data = np.concatenate(data_l).astype(np.int64)
+    kinds = np.concatenate(kinds_l)
+    starts = np.concatenate([[0], np.cumsum(lens)[:-1]]).astype(np.int64)
+    total_display = int(lens.sum())
+    names = {v: k for k, v in KIND.items()}
+    kinds = np.array([names[k] for k in range(4)])[kinds]
+
+    ratio = IMAGING_RATE / DISPLAY_RATE
+    n_frames = int(np.ceil(total_display * ratio)) + 1
+    start_f = np.floor(starts * ratio).astype(np.int64)
+    end_f = np.floor((starts + lens) * ratio).astype(np.int64)
+
+    # item per imaging frame: presentation on screen at the middle of the frame
+    mid_display = (np.arange(n_frames) + 0.5) / ratio
+    p_idx = np.clip(np.searchsorted(starts, mid_display, side="right") - 1, 0, len(starts) - 1)
+    item = items[p_idx]
+    # trial-gain units: scene presentations, movie chunks per repeat, ~0.25 s of grey
+    unit_of_pres = np.zeros(len(starts), np.int64)
+    is_movie = kinds == "movie"
+    movie_pos = np.cumsum(is_movie) - 1  # index among movie presentations
+    unit_of_pres[~is_movie] = np.arange((~is_movie).sum())
+    base = (~is_movie).sum()
+    unit_of_pres[is_movie] = base + movie_pos[is_movie] // MOVIE_CHUNK
+    unit = unit_of_pres[p_idx]
+    on_grey = (kinds[p_idx] != "scenes") & (kinds[p_idx] != "movie")
+    unit = np.where(on_grey, len(starts) + base + np.arange(n_frames) // 8, unit)
+    _, unit = np.unique(unit, return_inverse=True)
+
+    tables: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    sc = kinds == "scenes"
+    if sc.any():
+        tables[_BASE_STATIC] = (data[sc], np.stack([start_f[sc], end_f[sc]], 1))
+    tables[_BASE_MOVIE] = (data[is_movie], np.stack([start_f[is_movie], end_f[is_movie]], 1))
+    sp = np.flatnonzero(kinds == "spont")
+    sp_data = np.repeat(np.array([[1, -1]]), len(sp), 0).ravel()
+    sp_frames = np.stack([start_f[sp], end_f[sp]], 1).ravel()
+    tables["spontaneous"] = (sp_data, np.stack([sp_frames, sp_frames + 1], 1))
+    return Timeline(n_frames=n_frames, item=item, unit=unit, grey_item=blank, tables=tables)
+
+
+def _extra_timeline(movies: Sequence[tuple[str, int, int]]) -> Timeline:
+    """Timeline of a session's extra segment: each movie ``(name, frames, repeats)`` played
+    ``repeats`` times in a row, between grey gaps of 10 s.
+
+    Items: 0 = grey, then the frames of each movie in turn (rows of
+    :attr:`Population.extra` after a grey row). Trial-gain units as in the base design
+    (a 30-frame movie chunk per repeat, ~0.25 s of grey).
+    """
+    gap = int(10 * DISPLAY_RATE)
+    lens_l, items_l, data_l, name_l = [np.array([gap])], [np.array([0])], [np.array([0])], [np.array([""])]
+    first = 1
+    for name, n, repeats in movies:
+        f = np.tile(np.arange(n), repeats)
+        lens_l += [np.full(len(f), MOVIE_DISPLAY_FRAMES), np.array([gap])]
+        items_l += [first + f, np.array([0])]
+        data_l += [f, np.array([0])]
+        name_l += [np.full(len(f), name), np.array([""])]
+        first += n
+    lens, items = np.concatenate(lens_l), np.concatenate(items_l)
+    data, names = np.concatenate(data_l), np.concatenate(name_l)
+    starts = np.concatenate([[0], np.cumsum(lens)[:-1]]).astype(np.int64)
+    ratio = IMAGING_RATE / DISPLAY_RATE
+    n_frames = int(np.ceil(int(lens.sum()) * ratio)) + 1
+    start_f = np.floor(starts * ratio).astype(np.int64)
+    end_f = np.floor((starts + lens) * ratio).astype(np.int64)
+    mid_display = (np.arange(n_frames) + 0.5) / ratio
+    p_idx = np.clip(np.searchsorted(starts, mid_display, side="right") - 1, 0, len(starts) - 1)
+    is_movie = names != ""
+    unit_of_pres = np.zeros(len(starts), np.int64)
+    unit_of_pres[is_movie] = (np.cumsum(is_movie) - 1)[is_movie] // MOVIE_CHUNK
+    unit = np.where(is_movie[p_idx], unit_of_pres[p_idx], len(starts) + np.arange(n_frames) // 8)
+    _, unit = np.unique(unit, return_inverse=True)
+    tables = {name: (data[names == name], np.stack([start_f[names == name], end_f[names == name]], 1))
+              for name, _, _ in movies}
+    return Timeline(n_frames=n_frames, item=items[p_idx], unit=unit, grey_item=0, tables=tables)
+
+
+def _append(base: Timeline, extra: Timeline) -> Timeline:
+    """One session's timeline: ``extra``'s segment after ``base``'s (tables shifted by its frames)."""
+    tables = dict(base.tables)
+    for name, (data, frames) in extra.tables.items():
+        tables[name] = (data, frames + base.n_frames)
+    return Timeline(n_frames=base.n_frames + extra.n_frames, item=np.concatenate([base.item, extra.item]),
+                    unit=np.concatenate([base.unit, extra.unit + int(base.unit.max()) + 1]),
+                    grey_item=base.grey_item, tables=tables)
