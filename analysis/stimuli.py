@@ -219,13 +219,17 @@ def _decode_movie() -> np.ndarray:
     return np.stack(frames)
 
 
-def movie_template(shape: Sequence[int] = MOVIE_SHAPE) -> np.ndarray:
-    """Stand-in Natural Movie One template.
+def movie_template(shape: Sequence[int] = MOVIE_SHAPE, seed: int = _MOVIE_SEED) -> np.ndarray:
+    """Stand-in movie template (Natural Movie One by default; another movie by ``seed``).
 
     Parameters
     ----------
     shape:
         ``(n_frames, height, width)``; the default is Allen's ``(900, 304, 608)``.
+    seed:
+        Seed of the passes' windows and pans: each movie record of :data:`analysis.study.STIMULI`
+        has its own ``standin_seed`` (Natural Movie One's is the default), so every movie is a
+        different stand-in from the same source clip.
 
     Returns
     -------
@@ -243,7 +247,7 @@ def movie_template(shape: Sequence[int] = MOVIE_SHAPE) -> np.ndarray:
     src_fps = 25.0
     per_pass = int(np.floor(n_src / src_fps * MOVIE_FPS))
     idx_pass = np.minimum((np.arange(per_pass) * src_fps / MOVIE_FPS).astype(int), n_src - 1)
-    rng = np.random.default_rng(_MOVIE_SEED)
+    rng = np.random.default_rng(seed)
     aspect = height / width
     out = np.empty((n, height, width), np.uint8)
     # downscale the source once to a working size a bit above the target (speed)

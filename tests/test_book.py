@@ -93,16 +93,16 @@ def test_invalid_parameters_are_refused_with_the_valid_values(kwargs, message):
 
 
 def test_make_chapters_refuses_bad_grid_before_running(tmp_path):
-    with pytest.raises(ValueError, match="unknown stimulus 'natural_movie_two'"):
-        report.book_spec([("natural_movie_two", 175)])
+    with pytest.raises(ValueError, match="unknown stimulus 'natural_movie_four'"):
+        report.book_spec([("natural_movie_four", 175)])
     with pytest.raises(ValueError, match="depth must be a positive integer"):
         report.book_spec([("natural_scenes", 0)])
     with pytest.raises(FileNotFoundError, match="run the pipeline for it first"):
         report.book_spec([("natural_scenes", 375)])
     # the build checks the grid itself too, against the labels it is given
     labels = {"natural_scenes": "Natural Scenes"}
-    with pytest.raises(ValueError, match="unknown stimulus 'natural_movie_two'"):
-        bookbuild.make_chapters([("natural_movie_two", 175)], "synthetic", labels, root=tmp_path)
+    with pytest.raises(ValueError, match="unknown stimulus 'natural_movie_four'"):
+        bookbuild.make_chapters([("natural_movie_four", 175)], "synthetic", labels, root=tmp_path)
     with pytest.raises(ValueError, match="depth must be a positive integer"):
         bookbuild.make_chapters([("natural_scenes", 0)], "synthetic", labels, root=tmp_path)
     with pytest.raises(ValueError, match="twice"):

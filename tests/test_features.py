@@ -71,7 +71,7 @@ def test_squash_resize_known_answer():
 def test_make_clips_validation():
     ok = np.zeros((15, 8, 8), dtype=np.uint8)
     with pytest.raises(ValueError, match="valid stimulus values: natural_scenes, natural_movie_one"):
-        features.make_clips(ok, "natural_movie_two")
+        features.make_clips(ok, "natural_movie_four")
     with pytest.raises(TypeError, match="uint8"):
         features.make_clips(ok.astype(np.float32), "natural_scenes")
     with pytest.raises(ValueError, match=r"\(n_frames, height, width\)"):

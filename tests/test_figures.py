@@ -214,7 +214,7 @@ def test_significance_marks_where_significant(table_ci):
 # ---------------------------------------------------------------------------------------
 # robustness: original vs corrected protocol (known answers)
 
-CONDITIONS = [(s, d) for s in study.STIMULUS_NAMES for d in (175, 275)]
+CONDITIONS = [(s, d) for s in study.DEFAULT_STIMULI for d in (175, 275)]
 ALL_RAT = {a: 1.0 for a in study.AREAS}
 TWO_RAT = {a: (1.0 if a in ("VISp", "VISl") else -1.0) for a in study.AREAS}
 

@@ -98,7 +98,8 @@ def test_other_seed_changes_brain_draws_only(movie_run, tmp_path, monkeypatch):
          "unknown area 'V1'; valid area values: VISl, VISp, VISpm, VISal, VISam"),
         (["run", "--stimulus", "natural_scenes", "--depth", "175", "--cre-line", "Foo-Cre"],
          "unknown cre line 'Foo-Cre'; valid cre line values: Cux2-CreERT2"),
-        (["run", "--stimulus", "natural_scenes", "--depth", "175", "--movie-bin", "7"], "movie_bin must divide 900"),
+        (["run", "--stimulus", "natural_movie_one", "--depth", "175", "--movie-bin", "7"],
+         "--movie-bin 7 does not divide the 900 frames of natural_movie_one"),
         (["run", "--stimulus", "natural_scenes", "--depth", "175", "--checkpoints", "rat9"], "rat9"),
     ],
 )

@@ -219,7 +219,7 @@ def test_inference_is_on_by_default_except_above_200_conditions():
 
 
 def test_run_config_validates_protocol_and_n_boot():
-    with pytest.raises(ValueError, match="unknown protocol 'fixed'; valid protocol values: original, corrected"):
+    with pytest.raises(ValueError, match="unknown protocol 'fixed'; valid protocols: original, corrected"):
         movie_cfg(protocol="fixed")
     with pytest.raises(ValueError, match="n_boot must be an integer >= 0"):
         movie_cfg(n_boot=-5)
