@@ -93,6 +93,18 @@ NWB_REQUIRED: tuple[str, ...] = (
 )
 
 
+def experiment_files(boc, experiment_id: int) -> tuple[Path, Path]:
+    """``(NWB path, events path)`` of an experiment, each obtained through the cache first
+    (downloaded when allowed, else :class:`DataUnavailableError`)."""
+    nwb = Path(boc.get_cache_path(None, boc.EXPERIMENT_DATA_KEY, int(experiment_id)))
+    events = Path(boc.get_cache_path(None, boc.EVENTS_DATA_KEY, int(experiment_id)))
+    if not events.exists():
+        boc.get_ophys_experiment_events(int(experiment_id))
+    if not nwb.exists():
+        boc.get_ophys_experiment_data(int(experiment_id))
+    return nwb, events
+
+
 def check_experiment_files(boc, experiment_id: int) -> None:
     """Open an experiment's NWB and events files and check what the analysis reads is there.
 
@@ -104,12 +116,7 @@ def check_experiment_files(boc, experiment_id: int) -> None:
     import h5py
 
     experiment_id = int(experiment_id)
-    nwb = Path(boc.get_cache_path(None, boc.EXPERIMENT_DATA_KEY, experiment_id))
-    events = Path(boc.get_cache_path(None, boc.EVENTS_DATA_KEY, experiment_id))
-    if not nwb.exists():
-        boc.get_ophys_experiment_data(experiment_id)
-    if not events.exists():
-        boc.get_ophys_experiment_events(experiment_id)
+    nwb, events = experiment_files(boc, experiment_id)
 
     def nwb_ok() -> None:
         with h5py.File(nwb, "r") as f:
@@ -570,13 +577,7 @@ def experiment_fingerprint(boc, experiment_id: int) -> str:
     Missing files are obtained through the cache first (downloaded when allowed,
     else :class:`DataUnavailableError`).
     """
-    experiment_id = int(experiment_id)
-    events_path = Path(boc.get_cache_path(None, boc.EVENTS_DATA_KEY, experiment_id))
-    nwb_path = Path(boc.get_cache_path(None, boc.EXPERIMENT_DATA_KEY, experiment_id))
-    if not events_path.exists():
-        boc.get_ophys_experiment_events(experiment_id)
-    if not nwb_path.exists():
-        boc.get_ophys_experiment_data(experiment_id)
+    nwb_path, events_path = experiment_files(boc, int(experiment_id))
     h = hashlib.sha256()
     for name, p in (("events", events_path), ("nwb", nwb_path)):
         h.update(f"{name}:{cache.file_digest(p)}\n".encode())

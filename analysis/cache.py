@@ -15,6 +15,7 @@ Entries are dictionaries of numpy arrays stored as ``.npz`` files under
 
 from __future__ import annotations
 
+import collections
 import hashlib
 import json
 import logging
@@ -43,12 +44,8 @@ _CHECKSUM_KEY = "__sha256__"
 
 
 def hash_file(path: Path, chunk: int = 1 << 20) -> str:
-    """SHA-256 hex digest of a file's bytes."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(chunk), b""):
-            h.update(block)
-    return h.hexdigest()
+    """SHA-256 hex digest of a file's bytes (:func:`analysis.fileio.sha256_file`)."""
+    return fileio.sha256_file(path, chunk)
 
 
 def hash_array(array: np.ndarray) -> str:
@@ -136,10 +133,24 @@ def get_or_compute(
     key = make_key(namespace, parts)
     hit = load(namespace, key)
     if hit is not None:
+        COUNTS[(namespace, "cached")] += 1
         return hit
     result = {k: np.asarray(v) for k, v in compute().items()}
     save(namespace, key, result)
+    COUNTS[(namespace, "computed")] += 1
     return result
+
+
+#: Entries served from the cache and computed in this process, by ``(namespace, "cached" |
+#: "computed")`` (for the summary at the end of ``make paper``; workers count their own).
+COUNTS: "collections.Counter[tuple[str, str]]" = collections.Counter()
+
+
+def summary() -> str:
+    """One line per namespace used in this process: entries computed and served from the cache."""
+    names = sorted({n for n, _ in COUNTS})
+    return "; ".join(f"{n} {COUNTS[(n, 'computed')]} computed, {COUNTS[(n, 'cached')]} cached" for n in names) \
+        or "no cache entries used"
 
 
 #: In-process memo of :func:`file_digest`: resolved path -> (stat identity, sha256).

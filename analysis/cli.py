@@ -363,6 +363,7 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "paper":
         from . import bookbuild, report
 
+        t_start = time.perf_counter()
         grid = [(s, d) for s in args.stimuli for d in args.depths]
         report.book_spec(grid, args.source, args.cre_line, args.seed, require_results=False)
         _cmd_run(args, grid)
@@ -372,7 +373,13 @@ def _dispatch(args: argparse.Namespace) -> int:
             print("--n-boot 0: no inference, so no ground-truth check (it needs bootstrap draws)")
         res = bookbuild.render(**report.book_spec(grid, args.source, args.cre_line, args.seed),
                                offline={"auto": None, "quarto": False, "offline": True}[args.renderer])
-        print(f"wrote the book to {config.PROJECT_ROOT / '_book'} ({len(res['pages'])} pages; PDF {res['pdf']})")
+        from . import cache
+
+        print(f"\nthe paper: site {config.PROJECT_ROOT / '_book' / 'index.html'} ({len(res['pages'])} pages), "
+              f"PDF {res['pdf']}\n  tables: {len(grid)} stimulus x depth cells x {len(_protocols(args))} "
+              f"protocol(s) in {config.results_root() / args.source}\n  recomputed: {cache.summary()}"
+              f"{' (in this process; --jobs workers count their own)' if args.jobs != 1 else ''}\n"
+              f"  total time {time.perf_counter() - t_start:.0f} s")
         return 0
     if args.command == "book":
         from . import bookbuild, report

@@ -10,6 +10,7 @@ the new one, never a partial file. Written files get the ordinary permissions
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import tempfile
 from pathlib import Path
@@ -57,3 +58,12 @@ def write_atomic(path: str | os.PathLike, write: Callable[[Path], None]) -> Path
 def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
     """Write UTF-8 text to ``path`` atomically."""
     return write_atomic(path, lambda p: p.write_text(text, encoding="utf-8"))
+
+
+def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
+    """SHA-256 hex digest of a file's bytes (read in ``chunk``-byte blocks)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(chunk), b""):
+            h.update(block)
+    return h.hexdigest()

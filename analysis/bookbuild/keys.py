@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Iterable, Iterator, Sequence
 
 from analysis.bookbuild.layout import ENV_READS, ENV_ROOT, PROJECT_ROOT
+from analysis.fileio import sha256_file
 
 _ENV_PACKAGES = ("pandas", "numpy", "matplotlib", "plotly", "seaborn", "nbclient", "papermill",
                  "ipykernel", "jupytext")
@@ -31,13 +32,9 @@ def sha(data: bytes | str) -> str:
     return hashlib.sha256(data.encode() if isinstance(data, str) else data).hexdigest()
 
 
-def file_sha(path: Path, chunk: int = 1 << 20) -> str:
-    """SHA-256 hex digest of a file's bytes."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(chunk), b""):
-            h.update(block)
-    return h.hexdigest()
+def file_sha(path: Path) -> str:
+    """SHA-256 hex digest of a file's bytes (:func:`analysis.fileio.sha256_file`)."""
+    return sha256_file(path)
 
 
 def default_code() -> list[Path]:

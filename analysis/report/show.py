@@ -47,6 +47,13 @@ def show_ceiling_estimators() -> None:
     show_markdown(estimators_markdown())
 
 
+def show_published_ceilings() -> None:
+    """The synthetic survey's noise ceilings against the published ones."""
+    from analysis.report.calibration import published_markdown
+
+    show_markdown(published_markdown())
+
+
 def show_methods(section: str) -> None:
     """One computed paragraph of the methods chapter: ``recordings``, ``stimuli``, ``networks`` or ``rdms``."""
     from analysis.report import methods
