@@ -208,7 +208,7 @@ def plot_robustness_static(frame: pd.DataFrame, title: str = "", subtitle: str =
     from matplotlib.lines import Line2D
 
     stimuli, depths = stimulus_depth_grid(frame)
-    fig, axes = _panel_grid(len(stimuli), len(depths), 2.3, 2.4, 0.5, title, subtitle)
+    fig, axes = _panel_grid(len(stimuli), len(depths), 2.0, 2.4, 0.55, title, subtitle)
     areas = list(study.AREAS)
     for ax, d in _static_panels(frame, axes, stimuli, depths, ROBUSTNESS_Y_LABEL):
         ax.axhline(0, color="black", linestyle=":", linewidth=1)
