@@ -130,6 +130,7 @@ def render_offline(root: str | os.PathLike | None = None, formats: Sequence[str]
         for info in infos:
             label = f"{info['number']}&nbsp; " if info["number"] else ""
             nav_items.append((info["page"], f"{label}{html_lib.escape(info['title'])}"))
+        refs_page = next((pg for pg, t in md["html"] if "{#refs}" in t), "references.html")
         for i, (page, text) in enumerate(md["html"]):
             meta = {"rsa-target": "html", "link-citations": True,
                     "rsa-xref": {k: {"text": v["text"], "href": (f"{v['page']}#{k}" if v["page"] != page
@@ -137,7 +138,7 @@ def render_offline(root: str | os.PathLike | None = None, formats: Sequence[str]
             if "{#refs}" in text:
                 meta["nocite"] = ", ".join(f"@{c}" for c in cited) or None
             else:
-                meta["reference-section-title"] = "References"
+                meta["suppress-bibliography"] = True  # one reference list: the references page
             meta_file = build / f"{page}.meta.yaml"
             meta_file.write_text(yaml.safe_dump({k: v for k, v in meta.items() if v is not None}), encoding="utf-8")
             args = ["-f", "markdown", "-t", "html5", f"--lua-filter={lua}", "--citeproc",
@@ -145,6 +146,8 @@ def render_offline(root: str | os.PathLike | None = None, formats: Sequence[str]
             if infos[i]["number"]:
                 args += ["--number-sections", f"--number-offset={infos[i]['number'] - 1}"]
             body = _pandoc(args, text, f"chapter page {page}")
+            if "{#refs}" not in text:  # citations link to the one reference list
+                body = body.replace('href="#ref-', f'href="{refs_page}#ref-')
             nav = "\n".join(
                 f'<li class="{"active" if p == page else ""}"><a href="{p}">{t}</a></li>' for p, t in nav_items)
             prev_link = (f'<a href="{nav_items[i - 1][0]}">← {nav_items[i - 1][1]}</a>' if i > 0 else "<span></span>")
@@ -157,6 +160,7 @@ def render_offline(root: str | os.PathLike | None = None, formats: Sequence[str]
             doc = (
                 "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
                 "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
+                "<link rel=\"icon\" href=\"data:,\">\n"
                 f"<title>{html_lib.escape(page_title)}</title>\n<style>{css}</style>\n{plotly}\n</head>\n"
                 f"<body>\n<div class=\"layout\">\n<nav class=\"sidebar\"><a class=\"book-title\" href=\"index.html\">"
                 f"{html_lib.escape(title)}</a>\n<ol>\n{nav}\n</ol>\n</nav>\n<main>\n{body}\n"

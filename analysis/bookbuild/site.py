@@ -53,7 +53,7 @@ def external_references(html: str) -> list[tuple[str, str]]:
     parser.feed(html)
     out = [(t, u) for t, u in parser.refs if is_external(u)]
     for style in re.findall(r"<style[^>]*>(.*?)</style>", html, flags=re.S | re.I):
-        for u in re.findall(r"url\(\s*['\"]?([^'\")]+)", style) + re.findall(r"@import\s+['\"]([^'\"]+)", style):
+        for u in re.findall(r"url\(\s*['\"]?([^'\")]+)", style) + re.findall(r"@import\s*['\"]([^'\"]+)", style):
             if is_external(u):
                 out.append(("style", u))
     return out
@@ -78,7 +78,7 @@ def localize_site(out_dir: str | os.PathLike) -> list[Path]:
         problems += [f"{page.relative_to(out_dir)}: <{t}> {u}" for t, u in external_references(new)]
     for css in sorted(out_dir.rglob("*.css")):
         text = css.read_text(encoding="utf-8", errors="replace")
-        for u in re.findall(r"url\(\s*['\"]?([^'\")]+)", text) + re.findall(r"@import\s+['\"]([^'\"]+)", text):
+        for u in re.findall(r"url\(\s*['\"]?([^'\")]+)", text) + re.findall(r"@import\s*['\"]([^'\"]+)", text):
             if is_external(u):
                 problems.append(f"{css.relative_to(out_dir)}: {u}")
     if problems:
