@@ -2,7 +2,8 @@
 
 :func:`external_references` lists what a page would fetch from elsewhere;
 :func:`localize_site` removes the CDN scripts Quarto adds to pages with HTML outputs
-(require.js and jQuery, for "javascript widgets" the book does not use) and raises
+(require.js and jQuery, for "javascript widgets" the book does not use), gives each
+page an empty icon (no ``/favicon.ico`` request) and raises
 :class:`BookBuildError` when anything external remains. ``_site_local.py`` runs it as
 Quarto's post-render step; the offline renderer writes local pages to begin with.
 """
@@ -72,6 +73,8 @@ def localize_site(out_dir: str | os.PathLike) -> list[Path]:
         new = text
         for pat in _QUARTO_CDN:
             new = pat.sub("", new)
+        if 'rel="icon"' not in new:  # else a browser asks for /favicon.ico: a 404 in the console
+            new = new.replace("</head>", '<link rel="icon" href="data:,">\n</head>', 1)
         if new != text:
             page.write_text(new, encoding="utf-8")
             changed.append(page)
