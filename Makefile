@@ -30,11 +30,18 @@ env: $(STAMP)
 
 # Exact, complete pins (requirements.lock) for a reproducible environment; the package
 # itself is installed editable without touching them.
-$(STAMP): requirements.lock pyproject.toml
+$(STAMP): requirements.lock pyproject.toml package-lock.json
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; set PYTHON=/path/to/python3.11" >&2; exit 1; }
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.lock
 	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+	$(MAKE) node_modules/katex/package.json
+	touch $@
+
+# KaTeX (the HTML pages' local math library), pinned in package.json / package-lock.json
+node_modules/katex/package.json: package.json package-lock.json
+	@command -v npm >/dev/null || { echo "error: npm not found (needed once, for KaTeX: package.json)" >&2; exit 1; }
+	npm ci --ignore-scripts --no-audit --no-fund
 	touch $@
 
 test: $(STAMP)

@@ -7,19 +7,28 @@ copy of the book sources. The PDF is opened and its text read with pypdf.
 
 from __future__ import annotations
 
+import html as html_lib
+import os
 import re
 import shutil
 import subprocess
+import threading
 import time
+import urllib.request
+from functools import partial
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from urllib.parse import urljoin, urlsplit
 
 import pytest
 from pypdf import PdfReader
 
 from analysis import bookbuild, config, pipeline, report, study, tables
+from analysis.bookbuild import quarto as bb_quarto
+from analysis.bookbuild import site
 from fabricate_results import fabricate_table, write_ground_truth, write_results, write_tests
 
-SOURCES = ["_quarto.yml", "index.qmd", "references.qmd", "references.bib", "chapters"]
+SOURCES = ["_quarto.yml", "_site_local.py", "theme.scss", "index.qmd", "references.qmd", "references.bib", "chapters"]
 GRID = [("natural_scenes", 175)]
 
 
@@ -258,6 +267,208 @@ def test_book_helpers_tolerate_old_tables_and_show_tests(isolated_env):
     assert "of 5 area × condition comparisons under both protocols" in text
     assert "significant under both protocols in 0 of 5 comparisons (original: 2, corrected: 0)" in text
     assert report.robustness_table_markdown("synthetic", grid).count("| Natural Scenes | 275 |") == 10
+
+
+# ---------------------------------------------------------------------------------------
+# the same book rendered by Quarto (whenever a quarto executable is available)
+
+
+@pytest.fixture(scope="module")
+def quarto_built(built, tmp_path_factory):
+    """The test book rendered with ``quarto render`` (a copy of ``built``'s sources and chapters)."""
+    quarto = bb_quarto.quarto_executable()
+    if not quarto:
+        pytest.skip("no quarto executable (on PATH or RSA_QUARTO): the Quarto render is not tested")
+    root = tmp_path_factory.mktemp("qbook")
+    shutil.copytree(built["root"], root, dirs_exist_ok=True, ignore=shutil.ignore_patterns("_book", "_build"))
+    res = bb_quarto.quarto_render(root, quarto)
+    res["root"] = root
+    return res
+
+
+@pytest.fixture(scope="module", params=["offline", "quarto"])
+def rendered(request):
+    """Each renderer's book in turn (Quarto's skips without a quarto executable)."""
+    return request.getfixturevalue("built" if request.param == "offline" else "quarto_built")
+
+
+def _visible(text: str) -> str:
+    body = re.sub(r"<(script|style|nav|header|footer)\b.*?</\1>", " ", text, flags=re.S | re.I)
+    body = re.sub(r'<div[^>]*id="quarto-sidebar".*?</nav>', " ", body, flags=re.S)
+    return " ".join(html_lib.unescape(re.sub(r"<[^>]+>", " ", body)).split())  # nbsp -> space
+
+
+def _paragraphs(text: str) -> str:
+    """The text of a page's paragraphs and table cells (prose and computed numbers, no chrome)."""
+    main = re.search(r"<main\b.*?</main>", text, flags=re.S)
+    main = main.group(0) if main else text
+    main = re.sub(r"<(script|style)\b.*?</\1>", " ", main, flags=re.S)
+    main = re.sub(r'<span class="citation".*?</span>', " ", main, flags=re.S)  # (linked) citations
+    main = re.sub(r'<header\b.*?</header>', " ", main, flags=re.S)  # Quarto's title block (date)
+    main = re.sub(r'<div[^>]*(id="refs"|class="[^"]*csl-bib-body).*', " ", main, flags=re.S)  # reference list
+    parts = re.findall(r"<(p|td)\b[^>]*>(.*?)</\1>", main, flags=re.S)
+    return " ".join(" ".join(html_lib.unescape(re.sub(r"<[^>]+>", " ", x)).split()) for _, x in parts)
+
+
+@pytest.mark.slow  # uses the built book (minutes)
+def test_no_page_loads_anything_from_another_host(rendered):
+    pages = list(rendered["pages"])
+    assert len(pages) >= 7
+    for page in pages:
+        text = page.read_text(encoding="utf-8")
+        assert site.external_references(text) == [], page
+        for tag, attr, url in re.findall(r"<(script|link|img)\b[^>]*?\b(src|href)=\"([^\"]*)\"", text):
+            assert not site.is_external(url), (page, url)
+            if not url.startswith("data:"):  # and what it loads is in the site
+                assert (page.parent / urlsplit(url).path).is_file(), (page, url)
+    assert (rendered["root"] / "_book/assets/katex/katex.min.js").is_file()
+    assert list((rendered["root"] / "_book/assets/katex/fonts").glob("*.woff2"))
+    maths = [p for p in pages if 'class="math' in p.read_text(encoding="utf-8")]
+    assert {p.name for p in maths} >= {"background.html", "robustness.html"}
+    for p in maths:
+        assert "katex.min.js" in p.read_text(encoding="utf-8"), p
+
+
+@pytest.mark.slow  # uses the built book (minutes)
+def test_one_references_section_in_html_and_pdf(rendered):
+    pages = {p.name: p.read_text(encoding="utf-8") for p in rendered["pages"]}
+    with_list = [n for n, t in pages.items() if 'id="ref-' in t]
+    assert with_list == ["references.html"], with_list
+    assert pages["references.html"].count('id="refs"') == 1
+    text = _pdf_text(rendered["pdf"])
+    lines = [ln.strip() for ln in text.splitlines()]
+    assert "Bibliography" not in text
+    assert "Kriegeskorte et al. 2008" in " ".join(text.split())  # author-date citations (citeproc)
+    # the references chapter holds the list: its heading is followed by entries, once
+    heads = [i for i, ln in enumerate(lines) if re.fullmatch(r"(\d+\s+)?References", ln)]
+    assert heads, lines[-40:]
+    entries = " ".join(lines[heads[-1]:])
+    assert "Kriegeskorte" in entries and "de Vries" in entries
+    assert " ".join(text.split()).count("Kriegeskorte, Nikolaus") == 1
+
+
+@pytest.mark.slow  # uses the built book (minutes)
+def test_quarto_and_offline_books_agree(built, quarto_built):
+    off = {p.name: p.read_text(encoding="utf-8") for p in built["pages"]}
+    qua = {p.name: p.read_text(encoding="utf-8") for p in quarto_built["pages"]}
+    assert set(off) == set(qua)
+    number = re.compile(r"(?<![\w.])-?\d+(?:\.\d+)?(?![\w])")
+    for name in off:
+        a, b = _visible(off[name]), _visible(qua[name])
+        for kind in ("Figure", "Table"):
+            assert sorted(set(re.findall(rf"{kind}\s+\d+\.\d+", a))) == \
+                sorted(set(re.findall(rf"{kind}\s+\d+\.\d+", b))), (name, kind)
+        pa, pb = _paragraphs(off[name]), _paragraphs(qua[name])
+        assert sorted(number.findall(pa)) == sorted(number.findall(pb)), name
+        assert off[name].count("Plotly.newPlot") == qua[name].count("Plotly.newPlot"), name
+    ta, tb = (" ".join(_pdf_text(r["pdf"]).split()) for r in (built, quarto_built))
+    for needle in ("Figure 3.1", "Table 2.1", "nothing here is a finding about mice"):
+        assert needle in ta and needle in tb
+
+
+def test_gitignore_covers_what_the_build_writes():
+    ignored = (config.PROJECT_ROOT / ".gitignore").read_text().split()
+    for entry in ("/.quarto/", "_freeze/", "_book/", "_build/", "assets/", "_quarto-grid.yml",
+                  "chapters/results/", "node_modules/"):
+        assert entry in ignored, entry
+
+
+def test_quarto_gets_this_python(monkeypatch, tmp_path):
+    import sys
+
+    monkeypatch.setenv("QUARTO_PYTHON", "/somewhere/else/python")
+    env = bb_quarto.quarto_environment(tmp_path)
+    assert env["QUARTO_PYTHON"] == sys.executable and env[bookbuild.layout.ENV_ROOT] == str(tmp_path)
+    monkeypatch.setenv("RSA_QUARTO", str(tmp_path / "no-quarto"))
+    with pytest.raises(bookbuild.BookBuildError, match="RSA_QUARTO"):
+        bb_quarto.quarto_executable()
+
+
+# ---------------------------------------------------------------------------------------
+# the site in a real browser (headless Chromium driven by Playwright)
+
+
+def _chromium() -> str | None:
+    for name in ("chromium", "chromium-browser", "google-chrome"):
+        found = shutil.which(name)
+        if found:
+            return found
+    return None
+
+
+class _Quiet(SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture(scope="module")
+def browser():
+    exe = _chromium()
+    if not exe:
+        pytest.skip("no chromium found (apt-get install -y chromium): the browser test needs one")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=exe, args=["--no-sandbox"])
+        yield b
+        b.close()
+
+
+def _serve(folder: Path):
+    server = ThreadingHTTPServer(("127.0.0.1", 0), partial(_Quiet, directory=str(folder)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+@pytest.mark.slow  # uses the built book (minutes)
+def test_every_page_works_in_a_browser(rendered, browser, request):
+    out = rendered["root"] / "_book"
+    renderer = request.node.callspec.params["rendered"]
+    shots = Path(os.environ.get("RSA_SCREENSHOTS") or config.PROJECT_ROOT / "tests" / "artifacts")
+    shots.mkdir(parents=True, exist_ok=True)
+    server = _serve(out)
+    base = f"http://127.0.0.1:{server.server_address[1]}/"
+    try:
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        errors, failed, bad_status = [], [], []
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.on("requestfailed", lambda r: failed.append(r.url))
+        page.on("response", lambda r: bad_status.append((r.status, r.url)) if r.status >= 400 else None)
+        links: set[str] = set()
+        for path in sorted(rendered["pages"]):
+            rel = path.relative_to(out).as_posix()
+            text = path.read_text(encoding="utf-8")
+            page.goto(base + rel, wait_until="networkidle")
+            n_plots = text.count("Plotly.newPlot")
+            if n_plots:
+                page.wait_for_function(f"document.querySelectorAll('.js-plotly-plot .main-svg').length >= {n_plots}",
+                                       timeout=20000)
+                traces = page.eval_on_selector_all(
+                    ".js-plotly-plot", "els => els.map(e => e.querySelectorAll('.trace').length)")
+                assert len(traces) == n_plots and min(traces) > 0, (rel, traces)
+            if 'class="math' in text:
+                page.wait_for_function("document.querySelectorAll('.katex').length > 0", timeout=10000)
+                n_math = page.eval_on_selector_all("span.math", "els => els.length")
+                n_katex = page.eval_on_selector_all("span.math .katex", "els => els.length")
+                assert n_katex == n_math > 0, (rel, n_math, n_katex)
+            visible = page.inner_text("body")
+            assert "\\(" not in visible and "\\tau" not in visible and "$\\tau" not in visible, rel
+            if path.name == "natural_scenes_175.html":
+                page.screenshot(path=str(shots / f"natural_scenes_175-{renderer}.png"), full_page=True)
+            for href in page.eval_on_selector_all("a[href]", "els => els.map(e => e.href)"):
+                if href.startswith(base):
+                    links.add(href.split("#")[0])
+        page.close()
+        assert errors == [] and failed == [] and bad_status == [], (errors, failed, bad_status)
+        assert len(links) >= 7
+        for link in sorted(links):
+            with urllib.request.urlopen(link, timeout=10) as resp:
+                assert resp.status == 200, link
+        assert (shots / f"natural_scenes_175-{renderer}.png").stat().st_size > 20_000
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 # ---------------------------------------------------------------------------------------

@@ -315,3 +315,42 @@ def test_summary_carries_best_layer_intervals_and_band():
     fig = figures.plot_summary_interactive(s, corrected=True)
     assert any(t.name == "Rat (best layer) 95% interval" for t in fig.data)
     figures.plot_summary_static(s, corrected=True)
+
+
+# ---------------------------------------------------------------------------------------
+# static figures are drawn at the PDF's text width, text >= 7 pt as printed
+
+
+def _typst_text_width_in() -> float:
+    """Text width of the book's Typst page, from _quarto.yml (papersize a4, margin x)."""
+    import yaml
+
+    cfg = yaml.safe_load((config.PROJECT_ROOT / "_quarto.yml").read_text())["format"]["typst"]
+    assert cfg["papersize"] == "a4"
+    margin = cfg["margin"]["x"]
+    assert margin.endswith("cm")
+    return (21.0 - 2 * float(margin[:-2])) / 2.54
+
+
+def test_static_figures_are_printed_at_text_width_with_readable_text(table_ci, protocols_frame):
+    from matplotlib.text import Text
+
+    from analysis.bookbuild.layout import PDF_TEXT_WIDTH_IN
+
+    assert figures.PRINT_WIDTH_IN == pytest.approx(_typst_text_width_in()) == pytest.approx(PDF_TEXT_WIDTH_IN)
+    tests = fabricate_tests(table_ci, significant_areas=("VISam",), significant_layers={"VISp": ["out"]})
+    summary = figures.summary_data([table_ci, fabricate_table("natural_movie_one", 275, with_ci=True)])
+    drawn = [figures.plot_static(figures.figure_data(table_ci, tests=tests), figures.TITLE,
+                                 figures.subtitle(study.CRE_LINE, 175, "natural_scenes")),
+             figures.plot_summary_static(summary, "t", "s"),
+             figures.plot_summary_static(summary, "t", "s", corrected=True),
+             figures.plot_robustness_static(protocols_frame[0], "t", "s")]
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    for fig in drawn:
+        FigureCanvasAgg(fig).draw()  # tick labels exist once drawn
+        width, height = fig.get_size_inches()
+        assert width == pytest.approx(figures.PRINT_WIDTH_IN) and height <= (29.7 - 5) / 2.54  # fits the page
+        texts = [t for t in fig.findobj(Text) if t.get_visible() and t.get_text().strip()]
+        assert len(texts) > 20
+        assert min(t.get_fontsize() for t in texts) >= figures.MIN_FONT_PT == 7.0

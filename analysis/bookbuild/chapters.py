@@ -25,7 +25,7 @@ from typing import Any, Iterable, Mapping, Sequence
 from analysis import fileio
 from analysis.bookbuild import keys
 from analysis.bookbuild.layout import (
-    KERNEL_ARGUMENTS, PLOTLY_ASSET, PROFILE_FILE, RESULTS_CHAPTER_DIR, SETTINGS_FILE, TEMPLATE,
+    ENV_KATEX, KATEX_ASSET_DIR, KERNEL_ARGUMENTS, PLOTLY_ASSET, PROJECT_ROOT, PROFILE_FILE, RESULTS_CHAPTER_DIR, SETTINGS_FILE, TEMPLATE,
     BookBuildError, book_root, chapter_list, chapter_path, chapter_slug,
 )
 
@@ -73,10 +73,12 @@ def _finish_result_chapter(nb, stimulus: str, depth: int, root: Path, label: str
                 md = "".join(md) if isinstance(md, list) else md
                 data["text/markdown"] = _rewrite_labels(md, slug)
     rel = os.path.relpath(root / PLOTLY_ASSET, root / RESULTS_CHAPTER_DIR)
+    katex = os.path.relpath(root / KATEX_ASSET_DIR, root / RESULTS_CHAPTER_DIR)
     front = nbformat.v4.new_raw_cell(
         "---\n"
         "format:\n  html:\n    include-in-header:\n"
         f"      text: '<script src=\"{rel}\"></script>'\n"
+        f"    html-math-method:\n      method: katex\n      url: {katex}/\n"
         "---"
     )
     title = nbformat.v4.new_markdown_cell(f"# {label}, {depth} µm {{#sec-results-{slug}}}")
@@ -99,6 +101,36 @@ def copy_plotly_asset(root: Path) -> Path:
     if not dst.is_file() or keys.file_sha(dst) != keys.file_sha(src):
         dst.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(src, dst)
+    return dst
+
+
+def katex_source() -> Path:
+    """The KaTeX distribution folder (``katex.min.js``, ``katex.min.css``, ``fonts/``).
+
+    ``$RSA_KATEX`` when set, else ``node_modules/katex/dist`` of the project (the npm
+    package pinned in ``package.json``, installed by ``npm ci``). Raises BookBuildError
+    naming both when neither holds it.
+    """
+    env = os.environ.get(ENV_KATEX)
+    src = Path(env) if env else PROJECT_ROOT / "node_modules" / "katex" / "dist"
+    if not (src / "katex.min.js").is_file() or not (src / "katex.min.css").is_file():
+        raise BookBuildError(
+            f"KaTeX (the HTML pages' local math library) not found in {src}: run `npm ci --ignore-scripts` "
+            f"in {PROJECT_ROOT} (make env does it), or set {ENV_KATEX} to a folder holding katex.min.js, "
+            "katex.min.css and fonts/")
+    return src
+
+
+def copy_katex_asset(root: Path) -> Path:
+    """Copy KaTeX (script, stylesheet, fonts) to ``assets/katex/`` (git-ignored); returns that folder."""
+    src = katex_source()
+    dst = root / KATEX_ASSET_DIR
+    files = ["katex.min.js", "katex.min.css"] + [f"fonts/{p.name}" for p in sorted((src / "fonts").glob("*"))]
+    for rel in files:
+        s, d = src / rel, dst / rel
+        if not d.is_file() or keys.file_sha(d) != keys.file_sha(s):
+            d.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(s, d)
     return dst
 
 
@@ -146,6 +178,7 @@ def make_chapters(grid: Sequence[tuple[str, int]], source: str, labels: Mapping[
     if not settings_path.is_file() or json.loads(settings_path.read_text()) != settings:
         fileio.write_text_atomic(settings_path, json.dumps(settings, indent=1) + "\n")
     copy_plotly_asset(root)
+    copy_katex_asset(root)
     env_key = keys.environment_key(code)
     template_sha = keys.file_sha(template)
     paths = []

@@ -27,6 +27,12 @@ BACK_CHAPTERS: tuple[str, ...] = ("chapters/conclusion.qmd", "references.qmd")
 ROBUSTNESS_CHAPTER: str = "chapters/robustness.qmd"
 #: Local copy of plotly.js that HTML pages load (copied from the plotly wheel).
 PLOTLY_ASSET: str = "assets/plotly.min.js"
+#: Local KaTeX (math on HTML pages, both renderers): copied from the npm package ``katex``
+#: (``package.json``; ``npm ci`` installs it into ``node_modules/``) or from ``$RSA_KATEX``.
+KATEX_ASSET_DIR: str = "assets/katex"
+ENV_KATEX = "RSA_KATEX"
+#: Text width of the PDF (A4, 2.5 cm margins, both renderers): static figures are drawn at it.
+PDF_TEXT_WIDTH_IN: float = (210 - 2 * 25) / 25.4
 BUILD_DIR: str = "_build"
 #: Kernel options: only errors from the kernel's own logger (not its start-up chatter
 #: about local TCP transport), so a build log shows what the build did.

@@ -19,11 +19,11 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from analysis import fileio
-from analysis.bookbuild.chapters import copy_plotly_asset
+from analysis.bookbuild.chapters import copy_katex_asset, copy_plotly_asset
 from analysis.bookbuild.convert import Converter
 from analysis.bookbuild.execute import cell_name, execute_chapter
 from analysis.bookbuild.layout import (
-    BUILD_DIR, OUTPUT_DIR, PLOTLY_ASSET, RESULTS_CHAPTER_DIR, BookBuildError, book_root,
+    BUILD_DIR, KATEX_ASSET_DIR, OUTPUT_DIR, PLOTLY_ASSET, RESULTS_CHAPTER_DIR, BookBuildError, book_root,
 )
 from analysis.bookbuild.quarto import book_chapters, load_book_config
 from analysis.bookbuild.xref import check_xrefs, number_chapters
@@ -31,6 +31,15 @@ from analysis.bookbuild.xref import check_xrefs, number_chapters
 #: The Lua filter (cross references, numbered figures, callouts) and the HTML pages' style.
 LUA_FILTER: Path = Path(__file__).resolve().parent / "filters" / "rsa-book.lua"
 PAGE_CSS: Path = Path(__file__).resolve().parent / "templates" / "page.css"
+#: Math on the HTML pages: the local KaTeX renders pandoc's ``span.math`` (as Quarto's katex method).
+KATEX_HEAD: str = (
+    f'<link rel="stylesheet" href="{KATEX_ASSET_DIR}/katex.min.css">\n'
+    f'<script defer src="{KATEX_ASSET_DIR}/katex.min.js"></script>\n'
+    "<script>document.addEventListener('DOMContentLoaded', function () {\n"
+    "  document.querySelectorAll('span.math').forEach(function (el) {\n"
+    "    katex.render(el.textContent, el, {displayMode: el.classList.contains('display'), throwOnError: false});\n"
+    "  });\n});</script>"
+)
 
 
 def _page_name(chapter: str) -> str:
@@ -115,10 +124,13 @@ def render_offline(root: str | os.PathLike | None = None, formats: Sequence[str]
         copy_plotly_asset(root)
         (out / "assets").mkdir(exist_ok=True)
         shutil.copyfile(root / PLOTLY_ASSET, out / PLOTLY_ASSET)
+        katex_src = copy_katex_asset(root)
+        shutil.copytree(katex_src, out / KATEX_ASSET_DIR, dirs_exist_ok=True)
         nav_items = []
         for info in infos:
             label = f"{info['number']}&nbsp; " if info["number"] else ""
             nav_items.append((info["page"], f"{label}{html_lib.escape(info['title'])}"))
+        refs_page = next((pg for pg, t in md["html"] if "{#refs}" in t), "references.html")
         for i, (page, text) in enumerate(md["html"]):
             meta = {"rsa-target": "html", "link-citations": True,
                     "rsa-xref": {k: {"text": v["text"], "href": (f"{v['page']}#{k}" if v["page"] != page
@@ -126,24 +138,29 @@ def render_offline(root: str | os.PathLike | None = None, formats: Sequence[str]
             if "{#refs}" in text:
                 meta["nocite"] = ", ".join(f"@{c}" for c in cited) or None
             else:
-                meta["reference-section-title"] = "References"
+                meta["suppress-bibliography"] = True  # one reference list: the references page
             meta_file = build / f"{page}.meta.yaml"
             meta_file.write_text(yaml.safe_dump({k: v for k, v in meta.items() if v is not None}), encoding="utf-8")
             args = ["-f", "markdown", "-t", "html5", f"--lua-filter={lua}", "--citeproc",
-                    f"--metadata-file={meta_file}", "--section-divs", "--wrap=none", *bib_args]
+                    f"--metadata-file={meta_file}", "--section-divs", "--wrap=none", "--katex", *bib_args]
             if infos[i]["number"]:
                 args += ["--number-sections", f"--number-offset={infos[i]['number'] - 1}"]
             body = _pandoc(args, text, f"chapter page {page}")
+            if "{#refs}" not in text:  # citations link to the one reference list
+                body = body.replace('href="#ref-', f'href="{refs_page}#ref-')
             nav = "\n".join(
                 f'<li class="{"active" if p == page else ""}"><a href="{p}">{t}</a></li>' for p, t in nav_items)
             prev_link = (f'<a href="{nav_items[i - 1][0]}">← {nav_items[i - 1][1]}</a>' if i > 0 else "<span></span>")
             next_link = (f'<a href="{nav_items[i + 1][0]}">{nav_items[i + 1][1]} →</a>'
                          if i + 1 < len(nav_items) else "<span></span>")
             plotly = f'<script src="{PLOTLY_ASSET}"></script>' if "Plotly.newPlot" in body else ""
+            if 'class="math' in body:
+                plotly += "\n" + KATEX_HEAD
             page_title = f"{infos[i]['title']} – {title}"
             doc = (
                 "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
                 "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
+                "<link rel=\"icon\" href=\"data:,\">\n"
                 f"<title>{html_lib.escape(page_title)}</title>\n<style>{css}</style>\n{plotly}\n</head>\n"
                 f"<body>\n<div class=\"layout\">\n<nav class=\"sidebar\"><a class=\"book-title\" href=\"index.html\">"
                 f"{html_lib.escape(title)}</a>\n<ol>\n{nav}\n</ol>\n</nav>\n<main>\n{body}\n"
@@ -162,6 +179,9 @@ def render_offline(root: str | os.PathLike | None = None, formats: Sequence[str]
             if book.get(k):
                 meta[k] = book[k] if k != "date" or book[k] not in ("today", "last-modified") \
                     else time.strftime("%Y-%m-%d")
+        typst_cfg = ((cfg.get("format") or {}).get("typst") or {})
+        if typst_cfg.get("margin"):
+            meta["margin"] = dict(typst_cfg["margin"])
         meta_file = build / "book.typst.meta.yaml"
         meta_file.write_text(yaml.safe_dump(meta), encoding="utf-8")
         header = build / "typst-header.typ"
@@ -171,7 +191,7 @@ def render_offline(root: str | os.PathLike | None = None, formats: Sequence[str]
             "#show link: set text(fill: rgb(\"#1f4e8c\"))\n", encoding="utf-8")
         args = ["-f", "markdown", "-t", "typst", "--standalone", f"--lua-filter={lua}", "--citeproc",
                 f"--metadata-file={meta_file}", f"--include-in-header={header}", "--toc",
-                "--number-sections", "-V", "papersize=a4", "-V", "page-numbering=1", *bib_args]
+                "--number-sections", "-V", f"papersize={typst_cfg.get('papersize', 'a4')}", "-V", "page-numbering=1", *bib_args]
         typ = _pandoc(args, combined, "the PDF (typst)")
         typ_path = build / "book.typ"
         typ_path.write_text(typ, encoding="utf-8")

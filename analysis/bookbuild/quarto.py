@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -59,17 +60,36 @@ def book_chapters(cfg: dict[str, Any]) -> list[str]:
     return out
 
 
+#: Environment variable naming a ``quarto`` executable (else the one on PATH).
+ENV_QUARTO = "RSA_QUARTO"
+
+
 def quarto_executable() -> str | None:
-    """The ``quarto`` on PATH, or None."""
+    """``$RSA_QUARTO`` (when it names an executable), else the ``quarto`` on PATH, or None."""
+    env = os.environ.get(ENV_QUARTO)
+    if env:
+        found = shutil.which(env)
+        if not found:
+            raise BookBuildError(f"{ENV_QUARTO}={env!r} is not an executable quarto")
+        return found
     return shutil.which("quarto")
+
+
+def quarto_environment(root: Path) -> dict[str, str]:
+    """The environment of ``quarto render``: this Python runs the code cells
+    (``QUARTO_PYTHON`` = ``sys.executable``), the kernels import this ``analysis`` and
+    read the book root."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(PROJECT_ROOT)] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
+    env["QUARTO_PYTHON"] = sys.executable
+    env[ENV_ROOT] = str(root)
+    return env
 
 
 def quarto_render(root: Path, quarto: str) -> dict[str, Any]:
     """``quarto render --profile grid`` in ``root``; returns ``{"pages", "pdf", "seconds"}``."""
     t0 = time.time()
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join([str(PROJECT_ROOT)] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
-    env[ENV_ROOT] = str(root)
+    env = quarto_environment(root)
     proc = subprocess.run([quarto, "render", "--profile", PROFILE], cwd=root, env=env)
     if proc.returncode:
         raise BookBuildError(f"quarto render failed (exit {proc.returncode})")

@@ -29,13 +29,13 @@ from analysis.report.figures.static import plot_robustness_static, plot_static, 
 from analysis.report.figures.style import (
     BAND_NILI, BAND_SD, BEST_SIGNIFICANT, CI_ALPHA, COLOURS, NOISE_CEILING, OFFSETS, PANEL_GRID,
     PROTOCOL_COLOURS, PROTOCOL_OFFSETS, PROTOCOLS, ROBUSTNESS_Y_LABEL, SERIES, SIGNIFICANT,
-    SPECIES_COLOURS, TICKS, TITLE, Y_LABEL, Y_LABEL_CORRECTED, series_of, subtitle, tick_of,
+    SPECIES_COLOURS, TICKS, TITLE, PRINT_WIDTH_IN, MIN_FONT_PT, Y_LABEL, Y_LABEL_CORRECTED, series_of, subtitle, tick_of,
 )
 
 __all__ = [
     "BAND_NILI", "BAND_SD", "BEST_SIGNIFICANT", "CI_ALPHA", "COLOURS", "NOISE_CEILING", "OFFSETS",
     "PANEL_GRID", "PROTOCOL_COLOURS", "PROTOCOL_OFFSETS", "PROTOCOLS", "ROBUSTNESS_Y_LABEL", "SERIES",
-    "SIGNIFICANT", "SPECIES_COLOURS", "TEST_COLUMNS", "TICKS", "TITLE", "Y_LABEL", "Y_LABEL_CORRECTED",
+    "MIN_FONT_PT", "PRINT_WIDTH_IN", "SIGNIFICANT", "SPECIES_COLOURS", "TEST_COLUMNS", "TICKS", "TITLE", "Y_LABEL", "Y_LABEL_CORRECTED",
     "figure_bundle", "figure_data", "noise_ceilings", "plot_interactive", "plot_robustness_interactive",
     "plot_robustness_static", "plot_static", "plot_summary_interactive", "plot_summary_static",
     "plotly_div", "png_bytes", "robustness_conclusions", "robustness_counts", "robustness_data",

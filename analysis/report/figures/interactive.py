@@ -103,7 +103,8 @@ def plot_interactive(fig_df: pd.DataFrame, title: str = TITLE, subtitle: str = "
             ), row=row, col=col)
             shown.add("sig")
         fig.update_xaxes(tickmode="array", tickvals=list(range(len(TICKS))), ticktext=list(TICKS),
-                         tickangle=30, range=[-0.6, x_end + 0.6], row=row, col=col,
+                         tickangle=-90, tickfont=dict(size=10), automargin=True,
+                         range=[-0.6, x_end + 0.6], row=row, col=col,
                          showticklabels=(r == 1 or c == 2),
                          title_text="Layer" if (r == 1 or c == 2) else None)
         if c == 0:

@@ -5,27 +5,41 @@ matplotlib is imported inside the functions: importing this module draws nothing
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pandas as pd
 
 from analysis import config, study
 from analysis.report.figures.style import (
     BEST_SIGNIFICANT, CI_ALPHA, COLOURS, NOISE_CEILING, PANEL_GRID, PROTOCOL_COLOURS, PROTOCOL_OFFSETS,
-    PROTOCOLS, ROBUSTNESS_Y_LABEL, SERIES, SIGNIFICANT, SPECIES_COLOURS, TICKS, TITLE, Y_LABEL,
+    PRINT_RC, PRINT_WIDTH_IN, PROTOCOLS, ROBUSTNESS_Y_LABEL, SERIES, SIGNIFICANT, SPECIES_COLOURS, TICKS, TITLE, Y_LABEL,
     Y_LABEL_CORRECTED, band_name, stimulus_depth_grid, y_label_of,
 )
 
 
+def _printed(plot):
+    """Draw with :data:`PRINT_RC` (text sizes as printed: the figure is :data:`PRINT_WIDTH_IN` wide)."""
+    @functools.wraps(plot)
+    def wrapper(*args, **kwargs):
+        import matplotlib
+
+        with matplotlib.rc_context(PRINT_RC):
+            return plot(*args, **kwargs)
+    return wrapper
+
+
+@_printed
 def plot_static(fig_df: pd.DataFrame, title: str = TITLE, subtitle: str = ""):
     """Draw :func:`figure_data` as the original's 2 x 3 grid; returns a matplotlib Figure."""
     from matplotlib.figure import Figure
     from matplotlib.lines import Line2D
     from matplotlib.patches import Patch
 
-    fig = Figure(figsize=(16, 11.5))
+    fig = Figure(figsize=(PRINT_WIDTH_IN, 5.4))
     axes = fig.subplots(2, 3)
-    fig.subplots_adjust(left=0.06, right=0.86, top=0.9, bottom=0.1, hspace=0.18, wspace=0.22)
-    fig.suptitle(f"{title}\n{subtitle}" if subtitle else title, fontsize=13)
+    fig.subplots_adjust(left=0.08, right=0.73, top=0.86, bottom=0.15, hspace=0.22, wspace=0.3)
+    fig.suptitle(f"{title}\n{subtitle}" if subtitle else title, wrap=True)
     xs = np.arange(len(TICKS))
     y_label = y_label_of(fig_df)
     for area, (r, c) in PANEL_GRID.items():
@@ -57,16 +71,16 @@ def plot_static(fig_df: pd.DataFrame, title: str = TITLE, subtitle: str = ""):
             ax.plot(p["x"], p["value"], "o", markersize=4.5, color=COLOURS[series], zorder=4)
         marks = d[d["series"] == SIGNIFICANT]
         for mk in marks.itertuples(index=False):
-            ax.text(mk.x, mk.value, "*", color=mk.colour, fontsize=14, fontweight="bold",
+            ax.text(mk.x, mk.value, "*", color=mk.colour, fontsize=11, fontweight="bold",
                     ha="center", va="center", zorder=5)
         best = d[d["series"] == BEST_SIGNIFICANT]
-        ax.set_title(area + (" *" if len(best) else ""), fontsize=12,
+        ax.set_title(area + (" *" if len(best) else ""),
                      color=best["colour"].iloc[0] if len(best) else "black")
         ax.set_xticks(xs)
         ax.set_xlim(-0.6, len(TICKS) - 0.4)
         bottom = r == 1 or (r, c + 0) == (0, 2)
         if bottom:
-            ax.set_xticklabels(TICKS, rotation=30, ha="right", fontsize=9)
+            ax.set_xticklabels(TICKS, rotation=90)
             ax.set_xlabel("Layer")
         else:
             ax.set_xticklabels([])
@@ -85,8 +99,8 @@ def plot_static(fig_df: pd.DataFrame, title: str = TITLE, subtitle: str = ""):
     if fig_df["series"].isin((SIGNIFICANT, BEST_SIGNIFICANT)).any():
         handles.append(Line2D([], [], marker="$*$", linestyle="", color="black", markersize=9,
                               label="rat ≠ treeshrew (FDR);\n* after area: best layers"))
-    fig.legend(handles=handles, loc="upper left", bbox_to_anchor=(0.87, 0.9), frameon=False,
-               title="Model", alignment="left", fontsize=9)
+    fig.legend(handles=handles, loc="upper left", bbox_to_anchor=(0.74, 0.86), frameon=False,
+               title="Model", alignment="left")
     return fig
 
 
@@ -95,11 +109,12 @@ def _panel_grid(n_rows: int, n_cols: int, row_height: float, extra_width: float,
     """A stimulus x depth grid of panels in the plotly-like style; returns ``(fig, axes[row][col])``."""
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(5.2 * n_cols + extra_width, row_height * n_rows + 1.0))
+    fig = Figure(figsize=(PRINT_WIDTH_IN, row_height * n_rows + 1.0))
     axes = np.atleast_2d(fig.subplots(n_rows, n_cols, squeeze=False))
-    fig.subplots_adjust(right=0.8, top=0.86 if n_rows > 1 else 0.8, hspace=hspace)
+    fig.subplots_adjust(left=0.1, right=0.72 + 0.02 * (extra_width - 2.2), top=0.84 if n_rows > 1 else 0.74,
+                        hspace=hspace, wspace=0.3)
     if title or subtitle:
-        fig.suptitle("\n".join(x for x in (title, subtitle) if x), fontsize=12)
+        fig.suptitle("\n".join(x for x in (title, subtitle) if x), wrap=True)
     for ax in axes.ravel():
         ax.set_facecolor("#e5ecf6")
         ax.grid(True, color="white")
@@ -126,11 +141,12 @@ def _static_panels(frame: pd.DataFrame, axes, stimuli: list, depths: list, y_lab
             yield ax, d
             ax.set_xticks(range(len(areas)))
             ax.set_xticklabels(areas)
-            ax.set_title(f"{stim}, depth {depth} µm", fontsize=10)
+            ax.set_title(f"{stim}, depth {depth} µm")
             if j == 0:
                 ax.set_ylabel(y_label)
 
 
+@_printed
 def plot_summary_static(summary: pd.DataFrame, title: str = "", subtitle: str = "",
                         corrected: bool = False):
     """Draw :func:`summary_data`: best-layer score of each species per area.
@@ -143,7 +159,7 @@ def plot_summary_static(summary: pd.DataFrame, title: str = "", subtitle: str = 
 
     col = "corrected_value" if corrected else "value"
     stimuli, depths = stimulus_depth_grid(summary)
-    fig, axes = _panel_grid(len(stimuli), len(depths), 3.8, 2.2, 0.35, title, subtitle)
+    fig, axes = _panel_grid(len(stimuli), len(depths), 2.4, 2.2, 0.45, title, subtitle)
     areas = list(study.AREAS)
     y_label = "best-layer " + (Y_LABEL_CORRECTED if corrected else Y_LABEL)
     for ax, d in _static_panels(summary, axes, stimuli, depths, y_label):
@@ -177,11 +193,11 @@ def plot_summary_static(summary: pd.DataFrame, title: str = "", subtitle: str = 
         Line2D([], [], marker="o", linestyle="", color="black", label="Baseline (pixel)"),
         Line2D([], [], linestyle="--", color="black", label="Noise ceiling median"),
     ]
-    fig.legend(handles=handles, loc="upper left", bbox_to_anchor=(0.81, 0.8), frameon=False,
-               fontsize=9)
+    fig.legend(handles=handles, loc="upper left", bbox_to_anchor=(0.74, 0.8), frameon=False)
     return fig
 
 
+@_printed
 def plot_robustness_static(frame: pd.DataFrame, title: str = "", subtitle: str = ""):
     """Draw :func:`robustness_data`: the species difference at the best layers, per protocol.
 
@@ -192,7 +208,7 @@ def plot_robustness_static(frame: pd.DataFrame, title: str = "", subtitle: str =
     from matplotlib.lines import Line2D
 
     stimuli, depths = stimulus_depth_grid(frame)
-    fig, axes = _panel_grid(len(stimuli), len(depths), 3.6, 2.4, 0.4, title, subtitle)
+    fig, axes = _panel_grid(len(stimuli), len(depths), 2.0, 2.4, 0.55, title, subtitle)
     areas = list(study.AREAS)
     for ax, d in _static_panels(frame, axes, stimuli, depths, ROBUSTNESS_Y_LABEL):
         ax.axhline(0, color="black", linestyle=":", linewidth=1)
@@ -209,12 +225,12 @@ def plot_robustness_static(frame: pd.DataFrame, title: str = "", subtitle: str =
             sig = p["significant"].fillna(False).astype(bool).to_numpy()
             top = np.fmax(p["ci_high"].to_numpy(float), p["difference"].to_numpy(float))
             for xx, yy in zip(x[sig], top[sig]):
-                ax.text(xx, yy + 0.06 * (span or 1), "*", color=PROTOCOL_COLOURS[prot], fontsize=14,
+                ax.text(xx, yy + 0.06 * (span or 1), "*", color=PROTOCOL_COLOURS[prot], fontsize=11,
                         fontweight="bold", ha="center", va="center")
         ax.set_xlim(-0.6, len(areas) - 0.4)
     handles = [Line2D([], [], marker="o", color=PROTOCOL_COLOURS[p], label=f"{p.capitalize()} protocol")
                for p in PROTOCOLS]
     handles.append(Line2D([], [], marker="$*$", linestyle="", color="black", markersize=9,
                           label="significant (FDR)"))
-    fig.legend(handles=handles, loc="upper left", bbox_to_anchor=(0.81, 0.8), frameon=False, fontsize=9)
+    fig.legend(handles=handles, loc="upper left", bbox_to_anchor=(0.76, 0.8), frameon=False)
     return fig

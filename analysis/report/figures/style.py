@@ -16,6 +16,23 @@ import pandas as pd
 from analysis import config, protocols, study
 
 
+#: Width of the static (print) figures: the PDF's text width (A4, 2.5 cm margins: 16 cm), so
+#: that they are printed at their drawn size (analysis.bookbuild.layout.PDF_TEXT_WIDTH_IN).
+PRINT_WIDTH_IN: float = 16 / 2.54
+
+
+#: Smallest font size of a static figure, in points as printed.
+MIN_FONT_PT: float = 7.0
+
+
+#: matplotlib settings of the static figures (sizes in points as printed).
+PRINT_RC: dict = {
+    "font.size": 7.5, "axes.titlesize": 8, "axes.labelsize": 7.5, "xtick.labelsize": MIN_FONT_PT,
+    "ytick.labelsize": MIN_FONT_PT, "legend.fontsize": MIN_FONT_PT, "legend.title_fontsize": 7.5,
+    "figure.titlesize": 8.5, "lines.markersize": 4,
+}
+
+
 #: Title of the per-stimulus figures (the original's).
 TITLE: str = (
     "Representational Similarity Analysis between Mouse Visual Areas and ANNs trained with SSL"
