@@ -28,7 +28,7 @@ import pytest
 from analysis import allen, ground_truth, rdm
 from analysis.synthetic import build_synthetic_cache
 
-pytestmark = pytest.mark.usefixtures("real_checkpoints")  # end to end: needs the ten checkpoints
+pytestmark = [pytest.mark.usefixtures("real_checkpoints"), pytest.mark.slow]  # end to end: the ten checkpoints
 
 PLANTED = ("rat1", "out")
 STIMULUS = "natural_scenes"

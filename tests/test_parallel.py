@@ -10,7 +10,7 @@ import pytest
 
 from analysis import parallel, pipeline
 
-pytestmark = pytest.mark.usefixtures("real_checkpoints")  # end to end: needs the ten checkpoints
+pytestmark = [pytest.mark.usefixtures("real_checkpoints"), pytest.mark.slow]  # end to end: needs the ten checkpoints
 
 CKPTS = ("rat1",)
 AREAS = ("VISp", "VISam")

@@ -66,6 +66,7 @@ def _cfg(**kw) -> pipeline.RunConfig:
     return pipeline.RunConfig(**{**base, **kw})
 
 
+@pytest.mark.slow
 def test_binned_movie_pipeline_and_what_each_parameter_recomputes(small_cache, isolated_env, monkeypatch):
     calls = {"net": 0, "frames": 0, "brain": 0, "tau": 0}
 

@@ -11,7 +11,7 @@ import pytest
 from analysis import config, pipeline, study, tables
 from analysis.cli import main
 
-pytestmark = pytest.mark.usefixtures("real_checkpoints")  # end to end: needs the ten checkpoints
+pytestmark = [pytest.mark.usefixtures("real_checkpoints"), pytest.mark.slow]  # end to end: needs the ten checkpoints
 
 CKPTS = ("rat1", "ts1")
 

@@ -19,7 +19,7 @@ import pytest
 from analysis import compare, config, pipeline, protocols, report, stats, study, tables
 from analysis.cli import main
 
-pytestmark = pytest.mark.usefixtures("real_checkpoints")  # end to end: needs the ten checkpoints
+pytestmark = [pytest.mark.usefixtures("real_checkpoints"), pytest.mark.slow]  # end to end: needs the ten checkpoints
 
 CKPTS = ("rat1", "ts1")
 N_BOOT = 200

@@ -156,6 +156,7 @@ def test_weighted_bootstrap_equals_resampling_exactly(ties):
     np.testing.assert_array_equal(stats.weighted_tau_draws(mm, ss, counts)[0], tau_a(mm[:, cols], ss[:, cols]))
 
 
+@pytest.mark.slow
 def test_bootstrap_speed_scenes_scale():
     """1000 stimulus draws of 151 models (10 checkpoints x 15 layers + pixel) vs 1 RDM, 118 conditions."""
     rng = np.random.default_rng(8)

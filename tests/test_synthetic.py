@@ -235,6 +235,7 @@ def test_stimulus_sources_are_cited():
         stimuli.scene_templates((118, 0, 4))
 
 
+@pytest.mark.slow
 def test_adding_a_depth_keeps_the_other_depths_data(tmp_path):
     """A depth added later (make paper DEPTHS="175 275 375") changes no existing container."""
     import json
