@@ -19,7 +19,7 @@ from analysis import published
 from analysis.report.ceilings import load_ceilings
 from analysis.report.figures.style import REFERENCE
 from analysis.report.markdown import STIMULUS_LABELS, markdown_table
-from analysis.report.results import book_settings
+from analysis.report.results import source_and_grid
 
 
 def published_comparison(ceilings: pd.DataFrame, estimator: str) -> pd.DataFrame:
@@ -50,10 +50,7 @@ def published_markdown(source: str | None = None, grid: Sequence[tuple[str, int]
     """The "synthetic vs published" table and how many cells meet each criterion."""
     from analysis import protocols
 
-    if source is None or grid is None:
-        s = book_settings()
-        source = s["source"] if source is None else source
-        grid = s["grid"] if grid is None else grid
+    source, grid = source_and_grid(source, grid)
     estimator = protocols.get_protocol(REFERENCE).ceiling
     ceilings, _ = load_ceilings(source, grid, REFERENCE)
     frame = published_comparison(ceilings, estimator) if len(ceilings) else pd.DataFrame()

@@ -18,7 +18,7 @@ import pandas as pd
 from analysis import rdm, tables
 from analysis.report.figures.style import REFERENCE
 from analysis.report.markdown import STIMULUS_LABELS, markdown_table
-from analysis.report.results import book_settings, record_read
+from analysis.report.results import record_read, source_and_grid
 
 #: Display names of the estimators.
 ESTIMATOR_LABELS: dict[str, str] = {"row0": "row 0 (the original's code)", "split_half": "full RDM",
@@ -67,10 +67,7 @@ def estimators_markdown(source: str | None = None, grid: Sequence[tuple[str, int
     """The estimators table and the computed statement of what depends on the choice."""
     from analysis.report.robustness import robustness_frame
 
-    if source is None or grid is None:
-        s = book_settings()
-        source = s["source"] if source is None else source
-        grid = s["grid"] if grid is None else grid
+    source, grid = source_and_grid(source, grid)
     ceilings, missing = load_ceilings(source, grid)
     if ceilings.empty:
         return ("No ceilings table exists for this build (the runs predate it); rerun "

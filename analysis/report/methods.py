@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from analysis import protocols, study
-from analysis.report.results import book_settings, load_results
+from analysis.report.results import load_results, source_and_grid
 
 
 def _join(items: list[str]) -> str:
@@ -31,10 +31,7 @@ def methods_facts(source: str | None = None, grid: list[tuple[str, int]] | None 
     ``n_splits``, ``movie_bin`` (from the first table's provenance, else the defaults),
     ``clip_len``, ``frame_size``, ``imaging_rate``.
     """
-    if source is None or grid is None:
-        s = book_settings()
-        source = s["source"] if source is None else source
-        grid = s["grid"] if grid is None else grid
+    source, grid = source_and_grid(source, grid)
     names = list(dict.fromkeys(st for st, _ in grid))
     facts: dict[str, Any] = {
         "stimuli": [study.get_stimulus(n) for n in names], "depths": sorted({int(d) for _, d in grid}),

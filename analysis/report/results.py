@@ -106,13 +106,20 @@ def book_settings(root: str | os.PathLike | None = None) -> dict[str, Any]:
     return s
 
 
-def load_all_results(source: str | None = None, grid: Sequence[tuple[str, int]] | None = None
-                     ) -> list[tuple[pd.DataFrame, dict[str, Any]]]:
-    """Every (table, provenance) of the book's grid (defaults from :func:`book_settings`)."""
+def source_and_grid(source: str | None, grid: Sequence[tuple[str, int]] | None
+                    ) -> tuple[str, list[tuple[str, int]]]:
+    """``(source, grid)``, each taken from the book's settings (:func:`book_settings`) when None."""
     if source is None or grid is None:
         s = book_settings()
         source = s["source"] if source is None else source
         grid = s["grid"] if grid is None else grid
+    return source, list(grid)
+
+
+def load_all_results(source: str | None = None, grid: Sequence[tuple[str, int]] | None = None
+                     ) -> list[tuple[pd.DataFrame, dict[str, Any]]]:
+    """Every (table, provenance) of the book's grid (defaults from :func:`book_settings`)."""
+    source, grid = source_and_grid(source, grid)
     return [load_results(source, st, d) for st, d in grid]
 
 

@@ -11,7 +11,7 @@ from analysis.report import figures
 from analysis.report.inference import relative_path
 from analysis.report.markdown import STIMULUS_LABELS, SYNTHETIC_NOTICE, is_synthetic, markdown_table
 from analysis.report.figures.style import ALTERNATIVE, REFERENCE
-from analysis.report.results import book_settings, load_protocol
+from analysis.report.results import load_protocol, source_and_grid
 
 
 def robustness_frame(source: str | None = None, grid: Sequence[tuple[str, int]] | None = None
@@ -21,10 +21,7 @@ def robustness_frame(source: str | None = None, grid: Sequence[tuple[str, int]] 
     Returns ``(frame, info)``; ``info`` holds the :func:`load_protocol` results
     (``original``, ``corrected``) for notes about absent tables.
     """
-    if source is None or grid is None:
-        s = book_settings()
-        source = s["source"] if source is None else source
-        grid = s["grid"] if grid is None else grid
+    source, grid = source_and_grid(source, grid)
     orig = load_protocol(source, grid, REFERENCE)
     corr = load_protocol(source, grid, ALTERNATIVE)
     cells = set(corr["cells"])
