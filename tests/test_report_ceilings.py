@@ -43,3 +43,20 @@ def test_estimator_frame_says_which_reach_the_band():
     f = estimator_frame(c, rob).iloc[0]
     assert f["row0_reaches"] and not f["split_half_reaches"] and not f["spearman_brown_reaches"]
     np.testing.assert_allclose([f[f"{e}_share"] for e in rdm.CEILING_ESTIMATORS], [0.3 / 0.2, 0.3 / 0.6, 0.3 / 0.75])
+
+
+def test_conclusion_with_one_seed_per_species(isolated_env):
+    """One checkpoint per species (e.g. --checkpoints rat1 ts1): the seed SD is undefined and
+    the conclusion still renders (no species is "clearly" ahead of an undefined spread)."""
+    import json
+
+    from analysis.report.summary_text import conclusion_text
+    from fabricate_results import fabricate_provenance, fabricate_table
+
+    table = fabricate_table("natural_scenes", 175, seeds=(1,))
+    path = tables.results_path("synthetic", "natural_scenes", 175)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    table.to_csv(path, index=False)
+    path.with_suffix(".json").write_text(json.dumps(fabricate_provenance(table)))
+    text = conclusion_text("synthetic", [("natural_scenes", 175)])
+    assert "Natural Scenes at 175 µm" in text

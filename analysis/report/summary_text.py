@@ -90,9 +90,10 @@ def conclusion_text(source: str | None = None, grid: Sequence[tuple[str, int]] |
         per.append(f"{STIMULUS_LABELS.get(stim, stim)} at {depth} µm: rat higher in "
                    f"{int((c['higher'] == 'rat').sum())} of {len(c)} areas")
     # how often the species difference exceeds the seed SD of both species
-    wide_sd = summary.pivot_table(index=["stimulus", "depth", "area"], columns="species",
-                                  values="sd", aggfunc="first").reset_index()
-    merged = comp.merge(wide_sd, on=["stimulus", "depth", "area"], suffixes=("", "_sd"))
+    wide_sd = (summary.pivot_table(index=["stimulus", "depth", "area"], columns="species", values="sd",
+                                   aggfunc="first", dropna=False)  # one seed per species: SD NaN, kept
+               .reindex(columns=list(study.SPECIES)).add_suffix("_sd").reset_index())
+    merged = comp.merge(wide_sd, on=["stimulus", "depth", "area"])
     clear = int((merged["difference"].abs() > merged[["rat_sd", "treeshrew_sd"]].max(axis=1)).sum())
     frac = summary["corrected_value"]
     leader = ("the rat-trained networks" if n_rat > n_ts else
