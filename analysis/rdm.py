@@ -84,24 +84,13 @@ def brain_rdms(responses: np.ndarray, n_rdms: int, rng: np.random.Generator) -> 
 
 
 def split_half_ceiling(responses: np.ndarray, n_splits: int, rng: np.random.Generator) -> np.ndarray:
-    """Split-half noise ceiling: tau-a between the RDMs of two disjoint trial halves.
+    """Split-half noise ceiling: tau-a between the full RDMs of two disjoint trial halves.
 
-    For each of ``n_splits`` random splits the trials are divided into two halves
-    (the second half is the complement of the first; with an odd number of trials
-    the extra trial goes to the second), each half is averaged and turned into an
-    RDM, and the two RDMs are compared with tau-a. No Spearman-Brown correction
-    (as in the original). Returns ``(n_splits,)`` tau-a values.
+    ``(n_splits,)`` draws; the ``"split_half"`` estimator of :func:`split_half_ceilings`
+    (the second half is the complement of the first; with an odd number of trials the
+    extra trial goes to the second). No Spearman-Brown correction.
     """
-    n_trials = responses.shape[0]
-    firsts = half_splits(n_trials, n_splits, rng)
-    values = np.empty(n_splits)
-    for i, first in enumerate(firsts):
-        second = np.setdiff1d(np.arange(n_trials), first)
-        pair = calc_rdms(
-            np.stack([np.nanmean(responses[first], axis=0), np.nanmean(responses[second], axis=0)])
-        )
-        values[i] = tau_a(pair[:1], pair[1:])[0, 0]
-    return values
+    return split_half_ceilings(responses, n_splits, rng)["split_half"]
 
 
 @dataclass(frozen=True)
@@ -195,17 +184,8 @@ def split_half_ceiling_sb(responses: np.ndarray, n_splits: int, rng: np.random.G
     this ceiling; it is a conservative reference, not a hard upper bound.
     Returns ``raw`` and ``corrected`` per split.
     """
-    from .responses import spearman_brown, trial_mean
-
-    r = np.asarray(responses, dtype=np.float64)
-    halves = half_splits(r.shape[0], n_splits, rng)
-    raw = np.empty(n_splits)
-    all_trials = np.arange(r.shape[0])
-    for i, first in enumerate(halves):
-        second = np.setdiff1d(all_trials, first)
-        pair = calc_rdms(_complete_patterns(np.stack([trial_mean(r[first]), trial_mean(r[second])])))
-        raw[i] = tau_a(pair[:1], pair[1:])[0, 0]
-    return SplitHalfCeiling(raw=raw, corrected=np.asarray(spearman_brown(raw)))
+    d = split_half_ceilings(responses, n_splits, rng)
+    return SplitHalfCeiling(raw=d["split_half"], corrected=d["spearman_brown"])
 
 
 #: The split-half noise-ceiling estimators of :func:`split_half_ceilings` (a protocol's ``ceiling``).
