@@ -112,6 +112,30 @@ def session_responses(boc: Any, experiment: allen.Experiment, stimulus: Stimulus
     return data["responses"], data["cell_specimen_ids"], cache.make_key("responses", parts)
 
 
+def merge_container(tensors: Sequence[np.ndarray], ids: Sequence[np.ndarray], spec: Protocol, *, seed: int,
+                    labels: tuple[str, int, str], container_id: int) -> responses.MatchedCells:
+    """One container's sessions ``(trials, conditions, cells_i)`` (already binned) as one subject.
+
+    With ``spec.match_cells`` matched by cell_specimen_id (:func:`analysis.responses.match_cells`),
+    otherwise concatenated as in the original (ids repeated); with a
+    ``reliability_threshold`` only the reliable cells are kept (random trial splits from
+    ``rdm.derive_rng(seed, stimulus, depth, area, container, "reliability")``; ``labels`` =
+    (stimulus, depth, area)).
+    """
+    if spec.match_cells:
+        m = responses.match_cells(list(tensors), list(ids), rule=spec.match_rule)
+    else:
+        m = responses.MatchedCells(responses.pool_neurons(list(tensors)), np.concatenate(ids),
+                                   np.ones(sum(len(i) for i in ids), np.int64))
+    if spec.reliability_threshold is not None:
+        stimulus, depth, area = labels
+        keep = responses.reliable_cells(
+            m.responses, spec.reliability_threshold,
+            rdm.derive_rng(seed, stimulus, int(depth), area, container_id, "reliability"), spec.reliability_splits)
+        m = responses.MatchedCells(m.responses[:, :, keep], m.cell_specimen_ids[keep], m.n_sessions[keep])
+    return m
+
+
 class Subjects(NamedTuple):
     """Per experiment container (sorted by id): ``cells[i]`` a :class:`responses.MatchedCells`."""
 
@@ -144,17 +168,8 @@ def subject_tensors(boc: Any, stimulus: Stimulus, area: str, depth: int, spec: P
             tensors.append(responses.bin_conditions(t, movie_bin) if stimulus.is_movie else t)
             ids.append(c)
             keys.append(key)
-        if spec.match_cells:
-            m = responses.match_cells(tensors, ids, rule=spec.match_rule)
-        else:
-            m = responses.MatchedCells(responses.pool_neurons(tensors), np.concatenate(ids),
-                                       np.ones(sum(len(i) for i in ids), np.int64))
-        if spec.reliability_threshold is not None:
-            keep = responses.reliable_cells(
-                m.responses, spec.reliability_threshold,
-                rdm.derive_rng(seed, stimulus.name, int(depth), area, cid, "reliability"), spec.reliability_splits)
-            m = responses.MatchedCells(m.responses[:, :, keep], m.cell_specimen_ids[keep], m.n_sessions[keep])
-        out.append(m)
+        out.append(merge_container(tensors, ids, spec, seed=seed, labels=(stimulus.name, int(depth), area),
+                                   container_id=cid))
     parts: dict[str, Any] = {"sessions": keys, "subjects": spec.subject_settings(), "movie_bin": int(movie_bin)}
     if spec.reliability_threshold is not None:
         parts.update(seed=int(seed), labels=[stimulus.name, int(depth), area])

@@ -165,7 +165,11 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     p = sub.add_parser("synth", help="build the embedded synthetic Brain Observatory")
-    p.add_argument("--preset", default="default", help="'default' (paper) or 'small' (tests)")
+    p.add_argument("--preset", default="default",
+                   help="'default' (the real Cux2 survey's design, the paper's), 'compact' (the first, smaller "
+                        "design) or 'small' (tests)")
+    p.add_argument("--jobs", type=int, default=None,
+                   help="worker processes (default: all cores, memory permitting; the files do not depend on it)")
     p.add_argument("--seed", type=_seed, default=0, help="generator seed (default 0)")
     p.add_argument("--root", default=None, help="target folder (default: $RSA_DATA/synthetic)")
     p.add_argument("--depths", nargs="+", type=_positive_int, default=None, metavar="DEPTH",
@@ -174,6 +178,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"natural stimuli to show (default: {' '.join(study.DEFAULT_STIMULI)}; "
                         f"any of {', '.join(study.STIMULUS_NAMES)})")
     p.add_argument("--force", action="store_true", help="rebuild even when the cache exists")
+
+    p = sub.add_parser("calibrate", help="fit the synthetic survey's response model to the published noise "
+                                         "ceilings (rewrites analysis/synthetic/surveys/<cre line>.model.json)")
+    p.add_argument("--preset", default="default", help="a survey preset (default: 'default')")
+    p.add_argument("--seed", type=_seed, default=0, help="generator seed (default 0, the paper's data)")
+    p.add_argument("--cells", nargs="+", default=None, metavar="STIMULUS:DEPTH:AREA",
+                   help="refit only these cells, e.g. natural_scenes:175:VISp (default: all 20 published ones)")
+    p.add_argument("--jobs", type=int, default=None, help="worker processes (default: all cores)")
 
     p = sub.add_parser("run", help="compute one stimulus x depth into a tidy table",
                        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
@@ -197,6 +209,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=_seed, default=study.SEED, help=f"analysis seed (default {study.SEED})")
     _add_inference_options(p)
     p.add_argument("--force", action="store_true", help="recompute even when the table is up to date")
+
+    p = sub.add_parser("identifiability", help="can this design tell the networks apart? plant every layer and "
+                                               "each species' family in the realistic synthetic survey")
+    p.add_argument("--source", default="synthetic", choices=study.SOURCES,
+                   help="results folder to write the tables into (the planted data are always synthetic)")
+    p.add_argument("--full", action="store_true",
+                   help="the full grid: 1-8 containers and 20 replicates per drive (the book's: 2, 4, 8 and 6)")
+    p.add_argument("--jobs", type=int, default=None, help="worker processes (default: all cores)")
+    p.add_argument("--force", action="store_true", help="recompute even when the tables are up to date")
 
     p = sub.add_parser("paper", help="compute the grid's results (both protocols), the ground truth and "
                                      "render the book into _book/")
@@ -282,6 +303,16 @@ def _cmd_ground_truth(source: str, seed: int, n_boot: int, force: bool = False) 
     return 0
 
 
+def _cmd_identifiability(source: str, full: bool = False, jobs: int | None = None, force: bool = False) -> int:
+    from . import identifiability
+
+    t0 = time.perf_counter()
+    out = identifiability.write_identifiability(source, identifiability.FULL if full else identifiability.DEFAULT,
+                                                jobs=jobs, force=force)
+    print(f"identifiability: {out['layers'].parent} ({time.perf_counter() - t0:.1f} s)")
+    return 0
+
+
 #: List options whose values must be distinct (``--areas VISp VISp`` would duplicate rows).
 _LIST_OPTIONS: tuple[str, ...] = ("areas", "stimuli", "depths", "protocols", "checkpoints")
 
@@ -348,8 +379,23 @@ def _dispatch(args: argparse.Namespace) -> int:
             print(f"synthetic cache exists at {root} (use --force to rebuild)")
             return 0
         path = synthetic.build_synthetic_cache(root, preset=args.preset, seed=args.seed, overwrite=args.force,
-                                              depths=args.depths, stimuli=args.stimuli)
+                                              depths=args.depths, stimuli=args.stimuli, jobs=args.jobs)
         print(f"wrote synthetic Brain Observatory to {path}")
+        return 0
+    if args.command == "calibrate":
+        from .synthetic import calibrate
+
+        cells = None
+        if args.cells:
+            cells = []
+            for text in args.cells:
+                parts = text.split(":")
+                if len(parts) != 3 or not parts[1].isdigit():
+                    raise ValueError(f"--cells takes STIMULUS:DEPTH:AREA (e.g. natural_scenes:175:VISp); got {text!r}")
+                study.get_stimulus(parts[0])
+                study.validate_choice("area", parts[2], study.AREAS)
+                cells.append((parts[0], int(parts[1]), parts[2]))
+        calibrate.fit_response_model(args.preset, args.seed, jobs=args.jobs, cells=cells)
         return 0
     if args.command == "run":
         return _cmd_run(args, [(args.stimulus, args.depth)])
@@ -360,6 +406,8 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "ground-truth":
         return _cmd_ground_truth(args.source, args.seed, N_BOOT if args.n_boot is None else args.n_boot,
                                  args.force)
+    if args.command == "identifiability":
+        return _cmd_identifiability(args.source, args.full, args.jobs, args.force)
     if args.command == "paper":
         from . import bookbuild, report
 
@@ -369,8 +417,10 @@ def _dispatch(args: argparse.Namespace) -> int:
         _cmd_run(args, grid)
         if args.n_boot is None or args.n_boot:
             _cmd_ground_truth(args.source, args.seed, N_BOOT if args.n_boot is None else args.n_boot)
+            _cmd_identifiability(args.source, jobs=args.jobs)
         else:
-            print("--n-boot 0: no inference, so no ground-truth check (it needs bootstrap draws)")
+            print("--n-boot 0: no inference, so no ground-truth check and no identifiability study "
+                  "(they need bootstrap draws)")
         res = bookbuild.render(**report.book_spec(grid, args.source, args.cre_line, args.seed),
                                offline={"auto": None, "quarto": False, "offline": True}[args.renderer])
         from . import cache

@@ -32,3 +32,16 @@ READING_PRECISION: float = 0.02
 MEDIAN_TOLERANCE: float = 0.10
 #: ... and the +-1 SD band's width within this factor of the published band's.
 WIDTH_FACTOR: float = 1.5
+
+#: The original study's data counts, as its run printed them: per (area, depth) the
+#: experiment containers, then Natural Scenes sessions and concatenated neurons, then
+#: Natural Movie One sessions and concatenated neurons (reference notes
+#: ``original-protocol.md``). The synthetic survey design (``analysis/synthetic/surveys``)
+#: must reproduce them (tests/test_survey.py).
+COUNTS: dict[tuple[str, int], tuple[int, int, int, int, int]] = {
+    ("VISp", 175): (8, 8, 1691, 24, 4673), ("VISp", 275): (8, 8, 1733, 24, 5447),
+    ("VISl", 175): (6, 6, 775, 18, 2386), ("VISl", 275): (5, 5, 1069, 15, 3046),
+    ("VISal", 175): (6, 6, 753, 18, 2294), ("VISal", 275): (6, 6, 1009, 18, 3259),
+    ("VISpm", 175): (9, 9, 810, 27, 2520), ("VISpm", 275): (4, 4, 522, 12, 1735),
+    ("VISam", 175): (5, 5, 385, 15, 1101), ("VISam", 275): (6, 6, 534, 18, 1749),
+}

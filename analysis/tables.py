@@ -103,6 +103,14 @@ def ground_truth_path(source: str) -> Path:
     return config.results_root() / source / "ground_truth.csv"
 
 
+def identifiability_paths(source: str) -> dict[str, Path]:
+    """``results/<source>/identifiability_{layers,species}.csv`` and the settings JSON beside them."""
+    study.validate_choice("source", source, study.SOURCES)
+    base = config.results_root() / source
+    return {"layers": base / "identifiability_layers.csv", "species": base / "identifiability_species.csv",
+            "meta": base / "identifiability.json"}
+
+
 def to_table(rows: list[dict[str, Any]]) -> pd.DataFrame:
     """The scores table with its fixed column order and dtypes."""
     table = pd.DataFrame(rows, columns=list(COLUMNS))

@@ -142,7 +142,7 @@ def test_chapter_list_follows_the_grid(built):
     cfg = bookbuild.load_book_config(root)
     chapters = bookbuild.book_chapters(cfg)
     assert chapters == list(bookbuild.FRONT_CHAPTERS) + ["chapters/results/natural_scenes_175.ipynb"] \
-        + ["chapters/robustness.qmd"] + list(bookbuild.BACK_CHAPTERS)
+        + ["chapters/robustness.qmd", "chapters/identifiability.qmd"] + list(bookbuild.BACK_CHAPTERS)
     assert (root / "chapters/results/natural_scenes_175.ipynb").is_file()
     assert "profile" in (root / "_quarto.yml").read_text() and "chapters:" not in \
         (root / "_quarto.yml").read_text().split("book:")[1].split("bibliography")[0]
@@ -516,8 +516,8 @@ def test_optional_table_appearing_re_executes_only_its_reader(built):
     bookbuild.make_chapters(**built["spec"], root=root, log=logs.append)
     bookbuild.render_offline(root, formats=("html",), code=built["spec"]["code"], log=logs.append)
     executed = [m for m in logs if "executed" in m]
-    assert len(executed) == 1 and "chapters/robustness.qmd" in executed[0], logs
-    assert "planted areas the pipeline recovered the planted layer" in (root / "_book/robustness.html").read_text()
+    assert len(executed) == 1 and "chapters/identifiability.qmd" in executed[0], logs
+    assert "planted areas the pipeline recovered the planted layer" in (root / "_book/identifiability.html").read_text()
 
 
 @pytest.mark.slow  # uses the built book (minutes)

@@ -25,6 +25,8 @@ FRONT_CHAPTERS: tuple[str, ...] = ("index.qmd", "chapters/background.qmd", "chap
 BACK_CHAPTERS: tuple[str, ...] = ("chapters/conclusion.qmd", "references.qmd")
 #: The robustness chapter (original vs corrected protocol): after the result chapters.
 ROBUSTNESS_CHAPTER: str = "chapters/robustness.qmd"
+#: Can the design tell the networks apart (planted data): after the robustness chapter.
+IDENTIFIABILITY_CHAPTER: str = "chapters/identifiability.qmd"
 #: Local copy of plotly.js that HTML pages load (copied from the plotly wheel).
 PLOTLY_ASSET: str = "assets/plotly.min.js"
 #: Local KaTeX (math on HTML pages, both renderers): copied from the npm package ``katex``
@@ -69,6 +71,8 @@ def chapter_path(stimulus: str, depth: int) -> str:
 
 def chapter_list(grid: Sequence[tuple[str, int]]) -> list[str]:
     """The book's chapters for a grid: front matter, one result chapter per cell, the
-    robustness chapter (always; it notes missing corrected tables itself), back matter."""
-    return list(FRONT_CHAPTERS) + [chapter_path(s, d) for s, d in grid] + [ROBUSTNESS_CHAPTER] \
+    robustness and identifiability chapters (always; they note missing tables themselves),
+    back matter."""
+    return list(FRONT_CHAPTERS) + [chapter_path(s, d) for s, d in grid] + [ROBUSTNESS_CHAPTER,
+                                                                          IDENTIFIABILITY_CHAPTER] \
         + list(BACK_CHAPTERS)

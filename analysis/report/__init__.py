@@ -32,7 +32,7 @@ from analysis.report.results import (
 )
 from analysis.report.robustness import robustness_frame, robustness_markdown, robustness_table_markdown
 from analysis.report.show import (
-    show_conclusion, show_data_notice, show_ground_truth, show_ceiling_estimators, show_markdown, show_published_ceilings, show_methods, show_methods_counts,
+    show_conclusion, show_data_notice, show_ground_truth, show_identifiability, show_ceiling_estimators, show_markdown, show_published_ceilings, show_methods, show_methods_counts,
     show_protocol_changes, show_provenance, show_results_figure, show_results_text, show_robustness_figure,
     show_robustness_table, show_robustness_text, show_summary_figure, show_tests_table,
 )
@@ -44,7 +44,7 @@ __all__ = [
     "markdown_table", "methods_counts_table", "protocol_changes_markdown", "provenance_markdown",
     "results_text", "robustness_frame", "robustness_markdown", "robustness_table_markdown", "tests_markdown",
     "book_settings", "book_spec", "chapter_code", "default_grid", "load_all_results", "load_ground_truth",
-    "load_protocol", "load_results", "load_tests", "show_conclusion", "show_data_notice", "show_ground_truth",
+    "load_protocol", "load_results", "load_tests", "show_conclusion", "show_data_notice", "show_ground_truth", "show_identifiability",
     "show_ceiling_estimators", "show_markdown", "show_published_ceilings", "show_methods", "show_methods_counts", "show_protocol_changes", "show_provenance", "show_results_figure",
     "show_results_text", "show_robustness_figure", "show_robustness_table", "show_robustness_text",
     "show_summary_figure", "show_tests_table", "validate_parameters",

@@ -62,8 +62,8 @@ def published_markdown(source: str | None = None, grid: Sequence[tuple[str, int]
         "published": [f"{m:.2f} (width {w:.2f})" for m, w in zip(frame["published"], frame["published_width"])],
         "this book": [f"{m:.2f} (width {w:.2f})" for m, w in zip(frame["synthetic"], frame["synthetic_width"])],
         "full RDM": [f"{m:.2f}" for m in frame["full_rdm"]],
-        "median within ±0.10": ["yes" if v else "no" for v in frame["median_ok"]],
-        "width within ×1.5": ["yes" if v else "no" for v in frame["width_ok"]],
+        f"median within ±{published.MEDIAN_TOLERANCE:.2f}": ["yes" if v else "no" for v in frame["median_ok"]],
+        f"width within ×{published.WIDTH_FACTOR:g}": ["yes" if v else "no" for v in frame["width_ok"]],
     })
     n = len(frame)
     return (

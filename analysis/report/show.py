@@ -113,6 +113,17 @@ def show_robustness_table() -> None:
     show_markdown(robustness_table_markdown())
 
 
+def show_identifiability(part: str) -> None:
+    """One part of the identifiability chapter: ``design``, ``layers`` or ``species``."""
+    from analysis.report import identifiability
+
+    fn = {"design": identifiability.design_text, "layers": identifiability.layers_markdown,
+          "species": identifiability.species_markdown}
+    if part not in fn:
+        raise ValueError(f"unknown identifiability part {part!r}; valid: {', '.join(fn)}")
+    show_markdown(fn[part]())
+
+
 def show_ground_truth() -> None:
     show_markdown(ground_truth_markdown())
 

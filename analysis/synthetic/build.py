@@ -27,7 +27,10 @@ from .nwb import _write_nwb
 from .records import _container_record, _container_specs, _experiment_record, _genotype
 from .timeline import _append, _extra_timeline, _session_timeline
 
-GENERATOR_VERSION = "1"
+#: Version of the generator's output: 2 = the survey design (``default`` preset), the
+#: response model fitted to the published ceilings. A cache written by another version is
+#: rebuilt by :func:`ensure_synthetic_cache`.
+GENERATOR_VERSION = "2"
 
 
 
@@ -82,7 +85,8 @@ def _clean_stale(root: Path) -> None:
 
 def build_synthetic_cache(root: Path, preset: str = "default", seed: int = 0, progress: bool = True, *,
                           plant: Plant | None = None, overwrite: bool = False,
-                          depths: Sequence[int] | None = None, stimuli: Sequence[str] | None = None) -> Path:
+                          depths: Sequence[int] | None = None, stimuli: Sequence[str] | None = None,
+                          jobs: int | None = None) -> Path:
     """Write a complete synthetic Brain Observatory cache under ``root`` and return ``root``.
 
     Parameters
@@ -112,6 +116,9 @@ def build_synthetic_cache(root: Path, preset: str = "default", seed: int = 0, pr
         any other movie of :data:`analysis.study.STIMULI` is appended to the sessions that
         show it in the survey (:func:`extra_stimuli`), leaving the base stimuli's data
         unchanged.
+    jobs:
+        Worker processes for a survey preset's containers (``-1`` all cores; default: all
+        cores, at most one per 3 GB of available memory). The files do not depend on it.
     """
     from .. import stimuli as stimuli_mod
     from ..progress import progress as tqdm  # a bar on a terminal, plain lines otherwise
@@ -140,7 +147,10 @@ def build_synthetic_cache(root: Path, preset: str = "default", seed: int = 0, pr
     t0 = time.time()
     try:
         os.chmod(tmp, 0o755)
-        _build_into(tmp, pre, int(seed), progress, plant, tqdm, stimuli_mod, extras)
+        if pre.survey is not None:
+            _build_survey_into(tmp, pre, int(seed), progress, plant, tqdm, stimuli_mod, extras, jobs)
+        else:
+            _build_into(tmp, pre, int(seed), progress, plant, tqdm, stimuli_mod, extras)
         if root.exists():
             trash = root.parent / f".{root.name}.old-{os.getpid()}"
             os.replace(root, trash)
@@ -305,6 +315,162 @@ def _build_into(tmp: Path, pre: Preset, seed: int, progress: bool, plant: Plant 
     )
 
 
+def _cell_records(c) -> list[dict]:
+    return [{"cell_specimen_id": int(cid), "experiment_container_id": c.container_id,
+             "area": c.area, "imaging_depth": c.depth, "tld1_name": c.cre_line,
+             "tlr1_name": REPORTER, "donor_full_genotype": _genotype(c.cre_line),
+             "specimen_id": c.specimen_id, "failed_experiment_container": c.failed,
+             "source": "synthetic"} for cid in c.cell_ids]
+
+
+@dataclasses.dataclass(frozen=True)
+class FeatureMaps:
+    """Stimulus feature maps of a build (:func:`analysis.synthetic.stimulus_features`)."""
+
+    scenes: np.ndarray
+    grey: np.ndarray
+    movie: np.ndarray
+    extra: tuple[np.ndarray, ...] = ()
+
+
+def feature_maps(scenes: np.ndarray, movie: np.ndarray, extra_templates: Sequence[np.ndarray] = ()) -> FeatureMaps:
+    """The feature maps of the scenes, the grey screen, movie one and any extra movies."""
+    grey = np.full((1,) + scenes.shape[1:], 127, np.uint8)
+    return FeatureMaps(stimulus_features(scenes, SCENE_GRID, temporal=False),
+                       stimulus_features(np.concatenate([scenes, grey]), SCENE_GRID, temporal=False)[-1:],
+                       stimulus_features(movie, MOVIE_GRID, temporal=True),
+                       tuple(stimulus_features(t, MOVIE_GRID, temporal=True) for t in extra_templates))
+
+
+def container_population(seed: int, c, maps: FeatureMaps, plant: Plant | None = None,
+                         planted: Mapping[str, np.ndarray] | None = None):
+    """The population of container ``c`` (stream ``(seed, container)``), planted when ``plant`` targets it."""
+    use = plant is not None and plant.area == c.area and (plant.depths is None or c.depth in plant.depths)
+    return make_population(_rng(seed, c.container_id), c.area, c.depth, len(c.cell_ids), maps.scenes, maps.grey,
+                           maps.movie, planted if use else None, plant.weight if use else 1.0,
+                           plant.gain if use else 1.0, plant.mode if use else "standardize",
+                           plant.response if use else "model", maps.extra)
+
+
+def _survey_container(task) -> tuple[dict, list[dict], list[dict]]:
+    """Simulate and write one container's three sessions (a worker's task); its JSON records."""
+    from .sessions import survey_session
+
+    tmp, seed, c, maps, plant, planted, model, simulated, templates_of = task
+    pop = container_population(seed, c, maps, plant, planted)
+    experiments = []
+    for st in SESSION_TYPES:
+        s = survey_session(seed, c, st, pop, model, simulated)
+        eid = s.experiment_id
+        _write_nwb(Path(tmp) / "ophys_experiment_data" / f"{eid}.nwb", c, st, c.cell_ids[s.cells], s.dff,
+                   s.timeline, templates_of.get(eid) or None, session_stimuli(st, simulated), quantized=True)
+        _write_npz_deterministic(Path(tmp) / "ophys_experiment_events" / f"{eid}_events.npz", ev=s.events)
+        experiments.append(_experiment_record(c, st))
+    return _container_record(c), experiments, _cell_records(c)
+
+
+def _build_survey_into(tmp: Path, pre: Preset, seed: int, progress: bool, plant: Plant | None, tqdm, stimuli,
+                       extras: Sequence[str] = (), jobs: int | None = None) -> None:
+    """A survey preset's cache (:mod:`analysis.synthetic.survey`): containers in parallel."""
+    import joblib
+    from allensdk.core.brain_observatory_cache import BrainObservatoryCache
+
+    from .response_model import load_response_model
+
+    BrainObservatoryCache(manifest_file=str(tmp / "manifest.json"))
+    (tmp / "ophys_experiment_data").mkdir()
+    (tmp / "ophys_experiment_events").mkdir()
+    scenes, movie, *extra_tpl = _templates(pre, stimuli, extras)
+    maps = feature_maps(scenes, movie, extra_tpl)
+    planted: dict[str, np.ndarray] = {}
+    if plant is not None:
+        for name, tpl in ((_BASE_STATIC, scenes), (_BASE_MOVIE, movie)):
+            f = plant.features_for(name, tpl)
+            if f is not None:
+                planted[name] = f
+    model = load_response_model(pre.survey)
+    simulated = tuple(BASE_STIMULI) + tuple(extras)
+    specs = _container_specs(pre)
+    homes: dict[int, dict[str, np.ndarray]] = {}
+    for name, tpl in zip(extras, extra_tpl):
+        ids = [c.experiment_ids[st] for c in specs if not c.failed for st in SESSION_TYPES
+               if name in session_stimuli(st, extras)]
+        homes.setdefault(min(ids), {})[name] = tpl
+    homes.setdefault(study.TEMPLATE_EXPERIMENT_ID, {}).update({_BASE_STATIC: scenes, _BASE_MOVIE: movie})
+
+    def task(c):
+        mine = {e: homes[e] for e in c.experiment_ids.values() if e in homes}
+        return (str(tmp), seed, c, maps, plant, planted, model, simulated, mine)
+
+    n = build_jobs(jobs)
+    bar = tqdm(total=len(specs), desc=f"synthetic containers ({n} worker{'s' if n > 1 else ''})", unit="container",
+               disable=not progress)
+    results = []
+    try:
+        if n == 1:
+            for c in specs:
+                results.append(_survey_container(task(c)))
+                bar.update(1)
+        else:
+            run = joblib.Parallel(n_jobs=n, backend="loky", return_as="generator")
+            for r in run(joblib.delayed(_survey_container)(task(c)) for c in specs):
+                results.append(r)
+                bar.update(1)
+    finally:
+        bar.close()
+    containers = [r[0] for r in results]
+    experiments = [e for r in results for e in r[1]]
+    cells_json = [x for r in results for x in r[2]]
+    _write_json(tmp / "experiment_containers.json", containers)
+    _write_json(tmp / "ophys_experiments.json", experiments)
+    _write_json(tmp / "cell_specimens.json", cells_json)
+    _write_json(tmp / "stimulus_mappings.json", [])
+    from .neurons import L0_HALF_LIFE_S
+    from .survey import EPOCH_PLANS, SESSION_FRAMES
+
+    _write_json(tmp / "provenance.json", {
+        "source": "synthetic", "generator": "analysis.synthetic.build_synthetic_cache",
+        "generator_version": GENERATOR_VERSION, "preset": pre.name, "seed": seed,
+        "stimuli": list(simulated),
+        "parameters": {
+            "survey": pre.survey, "areas": list(pre.areas), "depths": list(pre.depths),
+            "containers": {f"{a}_{d}": n for (a, d), n in pre.containers.items()},
+            "extra_containers": [list(e) for e in pre.extra],
+            "session_frames": SESSION_FRAMES, "epoch_plans": {k: [e[0] for e in v] for k, v in EPOCH_PLANS.items()},
+            "scenes_shape": list(pre.scenes_shape), "movie_shape": list(pre.movie_shape),
+            "imaging_rate_hz": IMAGING_RATE, "display_rate_hz": DISPLAY_RATE,
+            "rf_sigma": RF_SIGMA, "tau_frames": TAU_FRAMES, "latency_frames": LATENCY_FRAMES,
+            "gain_sigma": {str(k): v for k, v in GAIN_SIGMA.items()},
+            "l0_half_life_s": L0_HALF_LIFE_S, "dff": "events convolved with the L0 transient, noise-free, 1/128 steps",
+            "response_model": {"rows": model.as_rows(), "fit": model.meta},
+            "template_experiment_id": study.TEMPLATE_EXPERIMENT_ID,
+        },
+        "plant": _plant_summary(plant, planted),
+        "stimulus_sources": stimuli.SOURCES,
+    })
+
+
+#: Memory one survey-build worker needs at most (bytes): the largest session's rates,
+#: events and dF/F, with room for the templates.
+WORKER_BYTES: int = 3 * 2**30
+
+
+def build_jobs(jobs: int | None) -> int:
+    """Workers for a survey build: ``jobs`` when given (``-1`` all cores), else all cores but at
+    most one per :data:`WORKER_BYTES` of available memory (at least 1)."""
+    from ..parallel import resolve_jobs
+
+    if jobs is not None:
+        return resolve_jobs(jobs)
+    n = resolve_jobs(-1)
+    try:
+        avail = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+        n = max(1, min(n, int(avail // WORKER_BYTES)))
+    except (ValueError, OSError, AttributeError):
+        pass
+    return n
+
+
 def cache_description(root: Path) -> dict:
     """Preset, seed and depths of an existing synthetic cache (from its ``provenance.json``).
 
@@ -315,6 +481,8 @@ def cache_description(root: Path) -> dict:
         return {}
     prov = json.loads(path.read_text())
     return {"preset": prov.get("preset"), "seed": prov.get("seed"),
+            "generator_version": str(prov.get("generator_version", "1")),
+            "response_model": prov.get("parameters", {}).get("response_model", {}).get("rows"),
             "depths": tuple(int(d) for d in prov.get("parameters", {}).get("depths", ())),
             "stimuli": tuple(prov.get("stimuli", BASE_STIMULI))}
 
@@ -329,6 +497,20 @@ def ensure_synthetic_cache(root: Path, depths: Sequence[int] = (), preset: str =
     """
     have = cache_description(root)
     want_d, want_s = {int(d) for d in depths}, set(stimuli)
+    if have and have["generator_version"] != GENERATOR_VERSION:
+        if progress:
+            print(f"the synthetic Brain Observatory in {root} was written by generator version "
+                  f"{have['generator_version']} (this is {GENERATOR_VERSION}): rebuilding it")
+        have = {}
+    if have and have["preset"] in PRESETS and PRESETS[have["preset"]].survey is not None:
+        from .response_model import load_response_model
+
+        rows = load_response_model(PRESETS[have["preset"]].survey).as_rows()
+        if json.loads(json.dumps(rows)) != have["response_model"]:
+            if progress:
+                print(f"the synthetic Brain Observatory in {root} was written with another response model "
+                      "(refitted since): rebuilding it")
+            have = {}
     if have and want_d <= set(have["depths"]) and want_s <= set(have["stimuli"]):
         return Path(root)
     if have:

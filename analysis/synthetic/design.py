@@ -115,11 +115,38 @@ class Preset:
     extra: tuple[tuple[str, str, int, bool], ...] = ()
     spontaneous_s: float = 10.0
     containers_per_new_depth: int = 3  # containers per area at a depth added with ``depths=``
+    #: Cre line whose real survey design the preset copies (:mod:`analysis.synthetic.survey`:
+    #: containers, cells per session, session length and epoch order, L0 kinetics), or None
+    #: for the compact design of the generator's first versions.
+    survey: str | None = None
+    #: Share of the survey's cells per session that a survey preset images (tests: fewer).
+    cell_fraction: float = 1.0
+
+
+def _survey_preset(name: str, cre_line: str, extra: tuple[tuple[str, str, int, bool], ...]) -> Preset:
+    """A preset with the real survey's design of ``cre_line`` (containers and cells from its survey file)."""
+    from .survey import load_survey
+
+    sv = load_survey(cre_line)
+    per_area: dict[str, list[int]] = {}
+    for (area, _), rows in sv.cells.items():
+        per_area.setdefault(area, []).extend(r["three_session_B"] for r in rows)
+    cells = {a: int(np.median(per_area[a])) for a in study.AREAS}
+    depths = tuple(sorted({d for _, d in sv.cells}))
+    return Preset(name=name, areas=study.AREAS, depths=depths, containers=sv.containers(), cells=cells,
+                  scenes_shape=(118, 918, 1174), movie_shape=(900, 304, 608), extra=extra, survey=cre_line)
 
 
 PRESETS: dict[str, Preset] = {
-    "default": Preset(
-        name="default",
+    # The real Cux2-CreERT2 survey's design: 63 containers, their cells per session, sessions
+    # of the real length and epoch order, a response model calibrated to the published
+    # ceilings (analysis.synthetic.calibrate).
+    "default": _survey_preset("default", study.CRE_LINE,
+                              (("Cux2-CreERT2", "VISam", 275, True), ("Rorb-IRES2-Cre", "VISp", 275, False))),
+    # The generator's first design (3 containers per area and depth, ~55,000-frame sessions
+    # with the two natural stimuli only); kept for comparison and quick runs.
+    "compact": Preset(
+        name="compact",
         areas=study.AREAS,
         depths=study.DEFAULT_DEPTHS,
         containers={(a, d): 3 for a in study.AREAS for d in study.DEFAULT_DEPTHS},
@@ -140,6 +167,12 @@ PRESETS: dict[str, Preset] = {
     ),
     # Ground-truth recovery (tests/test_ground_truth.py): one area, more cells and subjects,
     # the small preset's templates; build time ~ the small preset's.
+    # The survey design on a small scale (tests): two VISp containers at 175 um with a tenth of
+    # their real cells, the small templates; sessions of the real length and epoch order.
+    "small_survey": Preset(
+        name="small_survey", areas=("VISp",), depths=(175,), containers={("VISp", 175): 2},
+        cells={"VISp": 20}, scenes_shape=(118, 92, 118), movie_shape=(900, 32, 64),
+        survey=study.CRE_LINE, cell_fraction=0.1),
     "planted": Preset(
         name="planted",
         areas=("VISp",),

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Mapping, Sequence
+from typing import TYPE_CHECKING, Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -11,6 +11,9 @@ from .design import (_BASE_MOVIE, _BASE_STATIC, BASE_STIMULI, DFF_NOISE, DFF_TAU
                      MOVIE_GAIN, MOVIE_GRID, N_CHANNELS, PLANT_OFFSET, RF_SIGMA, SCENE_GRID, SHARED_GAIN_SIGMA,
                      TAU_FRAMES, depth_amplitude, gain_sigma)
 from .timeline import Timeline
+
+if TYPE_CHECKING:
+    from .timeline import Epoch
 
 
 @dataclass
@@ -187,3 +190,145 @@ def simulate_session(rng: np.random.Generator, pop: Population, cells: np.ndarra
     dff = lfilter([1.0], [1, -a], events.astype(np.float64), axis=1)
     dff += DFF_NOISE * rng.standard_normal(dff.shape, dtype=np.float32)
     return events, dff.astype(np.float32)
+
+
+#: Half-life (s) of the calcium transient behind an L0 event of Cux2/Ai93 (GCaMP6f) in
+#: Allen's event detection; the dF/F of the survey presets decays with it.
+L0_HALF_LIFE_S: float = 0.239
+#: Shape of the Gamma distribution of event amplitudes in the survey presets' natural
+#: epochs (coefficient of variation ``1/sqrt(shape)``).
+EVENT_SHAPE: float = 2.0
+#: Slow drift of each neuron's responsiveness in the survey presets: a log-normal gain of SD
+#: SLOW_SIGMA (the default; the calibrated model may set it per cell) per block of SLOW_FRAMES two-photon frames (about 30 s: one repeat of movie
+#: one). Trials in different blocks then differ by more than Poisson noise, which widens the
+#: row-0 ceiling's band toward the published widths (calibration: analysis.synthetic.calibrate).
+SLOW_SIGMA: float = 0.6
+SLOW_FRAMES: int = 900
+#: Grey frames simulated after a natural epoch (the response decays into the next gap).
+EPOCH_TAIL: int = 60
+
+
+def _events_from_rate(rng: np.random.Generator, rate: np.ndarray, scale: np.ndarray,
+                      shape: float = 2.0) -> np.ndarray:
+    """Poisson events per frame with Gamma(``shape``, 1/``shape``) x ``scale`` amplitudes
+    (mean ``scale``): ``float32 (n, T)``."""
+    counts = rng.poisson(rate)
+    nz = np.nonzero(counts)
+    events = np.zeros(rate.shape, np.float32)
+    amps = rng.gamma(shape, 1.0 / shape, size=len(nz[0])) * scale[nz[0]] * counts[nz]
+    events[nz] = amps.astype(np.float32)
+    return events
+
+
+def _constant_rate_events(rng: np.random.Generator, rate: np.ndarray, n_frames: int,
+                          scale: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Events of neurons firing at a constant ``rate`` (events/frame) over ``n_frames``, drawn sparsely.
+
+    Returns ``(neuron, frame, amplitude)``: the number of events of each neuron is
+    Poisson(``rate * n_frames``), their frames uniform (coinciding events add).
+    """
+    n_ev = rng.poisson(rate * n_frames)
+    who = np.repeat(np.arange(len(rate)), n_ev)
+    when = rng.integers(0, n_frames, size=who.size)
+    amp = rng.gamma(2.0, 0.5, size=who.size) * scale[who]
+    return who, when, amp
+
+
+def simulate_survey_session(rngs: Callable[[int], np.random.Generator], pop: Population, cells: np.ndarray,
+                            tl: Timeline, epochs: Sequence["Epoch"], gain: Mapping[str, float],
+                            trial_sigma: Mapping[str, float], other_gain: float = 0.5,
+                            dff: bool = True, only: Sequence[str] | None = None,
+                            slow_sigma: Mapping[str, float] | None = None,
+                            ) -> tuple[np.ndarray, np.ndarray | None]:
+    """Events (and dF/F) of the neurons ``cells`` over one survey session, epoch by epoch.
+
+    Each natural epoch the data set simulates is drawn from its own random stream
+    ``rngs(epoch index)`` (so the events of one stimulus's epochs do not depend on what
+    the other epochs show): the response to the items on screen (``pop.responses`` times
+    the stimulus's ``gain``), shifted by each neuron's latency, modulated per trial unit
+    by a per-neuron log-normal gain (SD ``trial_sigma[stimulus]``, default
+    ``pop.gain_sigma``) and one shared by the population (:data:`SHARED_GAIN_SIGMA`), and
+    per 30-s block by a slow per-neuron drift (SD ``slow_sigma[stimulus]``, default
+    :data:`SLOW_SIGMA`), integrated with each neuron's time constant, plus the
+    spontaneous rate; Poisson events with Gamma amplitudes. All other frames (grey gaps,
+    spontaneous activity, gratings, sparse noise, movies not simulated) are constant-rate
+    firing drawn sparsely from stream ``rngs(-1)``: the spontaneous rate, plus
+    ``other_gain`` times the neuron's mean response to the scenes during the epochs of
+    other stimuli. dF/F (when ``dff`` is true): the events convolved with a GCaMP6f
+    transient of half-life :data:`L0_HALF_LIFE_S`, noise-free and rounded to steps of
+    1/128 (the analysis reads the events; a noisy dF/F would double the files' size).
+
+    ``only``: simulate just the epochs of these stimuli (and nothing else: no constant-rate
+    firing, no dF/F): their frames, and the :data:`EPOCH_TAIL` after each, hold exactly
+    the events a full simulation gives them (the in-memory studies use this).
+
+    Returns ``(events float32 (len(cells), tl.n_frames), dff float32 or None)``.
+    """
+    from scipy.signal import lfilter
+
+    n, T = len(cells), tl.n_frames
+    events = np.zeros((n, T), np.float32)
+    lat = pop.latency[cells]
+    spont = pop.spont[cells]
+    scale = pop.scale[cells]
+    covered = np.zeros(T, bool)
+    for k, ep in enumerate(epochs):
+        if not ep.simulated or (only is not None and ep.stimulus not in only):
+            continue
+        rng = rngs(k)
+        lo, hi = ep.start, min(T, ep.end + EPOCH_TAIL)
+        covered[lo:hi] = True
+        L = hi - lo
+        resp = pop.responses[:, cells] * float(gain.get(ep.stimulus, 1.0))
+        # trial units numbered within the epoch (so its draws do not depend on other epochs)
+        _, unit_ep = np.unique(tl.unit[lo:hi], return_inverse=True)
+        u0 = 0
+        n_units = int(unit_ep.max()) + 1
+        ts = float(trial_sigma.get(ep.stimulus, pop.gain_sigma))
+        sg = SHARED_GAIN_SIGMA
+        gains = np.exp(ts * rng.standard_normal((n, n_units)) - 0.5 * ts**2)
+        shared = np.exp(sg * rng.standard_normal(n_units) - 0.5 * sg**2)
+        rate = np.empty((n, L), np.float64)
+        for d in np.unique(lat):
+            sel = np.flatnonzero(lat == d)
+            item = np.concatenate([np.full(d, tl.grey_item), tl.item[lo:hi - d]])
+            unit = np.concatenate([np.full(d, unit_ep[0]), unit_ep[: L - d]]) - u0
+            rate[sel] = resp[item][:, sel].T * gains[sel][:, unit] * shared[unit][None, :]
+        for i in range(n):
+            a = np.exp(-1.0 / pop.tau[cells[i]])
+            rate[i] = lfilter([1 - a], [1, -a], rate[i])
+        # slow drift: each neuron's own gain per SLOW_FRAMES block of the session
+        block = np.arange(lo, hi) // SLOW_FRAMES
+        b0 = int(block[0])
+        ss = float((slow_sigma or {}).get(ep.stimulus, SLOW_SIGMA))
+        slow = np.exp(ss * rng.standard_normal((n, int(block[-1]) - b0 + 1)) - 0.5 * ss**2)
+        rate *= slow[:, block - b0]
+        rate += spont[:, None]
+        events[:, lo:hi] = _events_from_rate(rng, rate, scale, EVENT_SHAPE)
+    if only is not None:
+        return events, None
+    # everything else: constant-rate firing, drawn sparsely
+    rng = rngs(-1)
+    evoked = other_gain * pop.responses[: tl.grey_item, cells].mean(axis=0) * float(gain.get("natural_scenes", 1.0))
+    in_other = np.zeros(T, bool)
+    for ep in epochs:
+        if not ep.simulated and ep.stimulus != "spontaneous":
+            in_other[ep.start:ep.end] = True
+    for mask, rate in ((~covered & in_other, spont + evoked), (~covered & ~in_other, spont)):
+        frames = np.flatnonzero(mask)
+        if frames.size == 0:
+            continue
+        who, when, amp = _constant_rate_events(rng, rate, frames.size, scale)
+        np.add.at(events, (who, frames[when]), amp.astype(np.float32))
+    return events, (l0_dff(events) if dff else None)
+
+
+def l0_dff(events: np.ndarray) -> np.ndarray:
+    """dF/F of L0 events: each event a GCaMP6f transient of half-life :data:`L0_HALF_LIFE_S`
+    (its amplitude the event's), summed, on a grid of 1/128. ``float32`` like ``events``
+    ``(cells, frames)``."""
+    from scipy.signal import lfilter
+
+    a = 2.0 ** (-1.0 / (L0_HALF_LIFE_S * IMAGING_RATE))
+    trace = lfilter([1.0], [1, -a], events, axis=1)
+    return (np.round(trace * 128) / 128).astype(np.float32)

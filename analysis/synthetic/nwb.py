@@ -21,7 +21,11 @@ _GZ = dict(compression="gzip", compression_opts=4)  # uint8 templates: shuffle d
 
 
 def _write_nwb(path: Path, c: ContainerSpec, st: str, cell_ids: np.ndarray, dff: np.ndarray,
-               tl: Timeline, templates: Mapping[str, np.ndarray] | None, shown: Sequence[str]) -> None:
+               tl: Timeline, templates: Mapping[str, np.ndarray] | None, shown: Sequence[str],
+               quantized: bool = False) -> None:
+    """Write one session's NWB file. ``quantized``: ``dff`` is already on a grid of 1/128
+    (survey presets), stored losslessly with shuffle + gzip (a scale-offset filter costs ~3x
+    the time); otherwise it is stored with 2 decimal digits (HDF5 scale-offset filter)."""
     import h5py
 
     eid = c.experiment_ids[st]
@@ -61,8 +65,12 @@ def _write_nwb(path: Path, c: ContainerSpec, st: str, cell_ids: np.ndarray, dff:
         pipe = "processing/brain_observatory_pipeline/"
         n, T = dff.shape
         chunks = (min(n, 32), min(T, 8192))
-        ds(pipe + "DfOverF/imaging_plane_1/data", dff, chunks=chunks, scaleoffset=2,
-           compression="gzip", compression_opts=4, shuffle=True)
+        if quantized:
+            ds(pipe + "DfOverF/imaging_plane_1/data", dff, chunks=chunks, compression="gzip", compression_opts=1,
+               shuffle=True)
+        else:
+            ds(pipe + "DfOverF/imaging_plane_1/data", dff, chunks=chunks, scaleoffset=2,
+               compression="gzip", compression_opts=4, shuffle=True)
         ds(pipe + "DfOverF/imaging_plane_1/timestamps", ts)
         ds(pipe + "DfOverF/imaging_plane_1/roi_names", np.array([_s(f"roi_{i}") for i in range(n)]))
         f.require_group(pipe + "Fluorescence/imaging_plane_1")

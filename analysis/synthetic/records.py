@@ -27,6 +27,7 @@ class ContainerSpec:
     experiment_ids: dict[str, int]
     acquisition: dict[str, str]
     cell_ids: np.ndarray  # (pool,)
+    session_cells: dict[str, int] | None = None  # cells imaged per session (survey presets)
 
 
 def _stable_int(*parts: object) -> int:
@@ -72,8 +73,18 @@ def _container_specs(preset: Preset) -> list[ContainerSpec]:
             # the template experiment: session B of the first container
             exp["three_session_B"] = study.TEMPLATE_EXPERIMENT_ID
         rng = np.random.default_rng(_stable_int(*key, "metadata") % (1 << 63))
-        ncell = int(round(preset.cells[area] * depth_cell_factor(depth)))
-        pool = int(round(ncell * 1.15))
+        session_cells = None
+        if preset.survey is not None and not failed and cre == study.CRE_LINE:
+            from .survey import load_survey
+            rows_here = load_survey(preset.survey).cells.get((area, int(depth)), ())
+            session_cells = ({st: max(3, int(round(v * preset.cell_fraction))) for st, v in rows_here[k].items()}
+                             if k < len(rows_here) else None)
+        if session_cells is not None:
+            ncell = int(session_cells["three_session_B"])
+            pool = int(round(max(session_cells.values()) * 1.15))
+        else:
+            ncell = int(round(preset.cells[area] * depth_cell_factor(depth)))
+            pool = int(round(ncell * 1.15))
         bucket = _stable_int(*key, "cells") % 100_000
         while bucket in used_cells:
             bucket = (bucket + 1) % 100_000
@@ -96,7 +107,7 @@ def _container_specs(preset: Preset) -> list[ContainerSpec]:
                 failed=bool(failed), n_cells=int(ncell), donor=str(int(rng.integers(200_000, 340_000))),
                 specimen_id=int(rng.integers(490_000_000, 560_000_000)),
                 sex=str(rng.choice(["male", "female"])), birth=birth, experiment_ids=exp,
-                acquisition=acq, cell_ids=cell_ids.astype(np.int64),
+                acquisition=acq, cell_ids=cell_ids.astype(np.int64), session_cells=session_cells,
             )
         )
     return specs

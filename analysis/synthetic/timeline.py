@@ -152,3 +152,135 @@ def _append(base: Timeline, extra: Timeline) -> Timeline:
     return Timeline(n_frames=base.n_frames + extra.n_frames, item=np.concatenate([base.item, extra.item]),
                     unit=np.concatenate([base.unit, extra.unit + int(base.unit.max()) + 1]),
                     grey_item=base.grey_item, tables=tables)
+
+
+@dataclass
+class Epoch:
+    """One epoch of a session: ``stimulus`` shown on two-photon frames ``[start, end)``.
+
+    ``simulated``: the neurons respond to its items (a natural stimulus the data set
+    simulates); otherwise they fire at a constant rate (gratings, sparse noise, grey, and
+    natural stimuli the data set leaves out).
+    """
+
+    stimulus: str
+    start: int
+    end: int
+    simulated: bool
+
+
+def survey_timeline(session_type: str, rng: np.random.Generator, items: dict[str, int],
+                    movies: dict[str, tuple[int, int]], simulated: Sequence[str]) -> tuple[Timeline, list[Epoch]]:
+    """A session of the real survey's length and epoch order (:mod:`analysis.synthetic.survey`).
+
+    ``items``: first row of each simulated stimulus in the session's item table
+    (``"natural_scenes"`` 0, then ``"grey"``, then each movie's frames); ``movies``:
+    ``{name: (frames, repeats)}``; ``simulated``: the natural stimuli with responses and a
+    stimulus table (the others are epochs of constant-rate firing, like the gratings). The
+    epochs' frames do not depend on ``simulated``: a stimulus left out keeps its duration.
+    Scenes: 118 images + blank, 50 times each in random order (``rng``), split over the
+    session's three scenes epochs. Trial-gain units as in the base design.
+    """
+    from .survey import EPOCH_PLANS, GAP_S, LEAD_S, SESSION_FRAMES, SPONTANEOUS_S
+
+    ratio = IMAGING_RATE / DISPLAY_RATE
+    grey = items["grey"]
+    plan = EPOCH_PLANS[session_type]
+    scenes_parts = None
+    if "natural_scenes" in simulated and any(n == "natural_scenes" for n, _ in plan):
+        n_scenes = grey - items["natural_scenes"]
+        order = rng.permutation(np.concatenate([np.arange(n_scenes + 1)] * SCENE_REPEATS))
+        scenes_parts = np.array_split(order, 3)
+
+    # display-frame segments: (stimulus or "", lens, items, data)
+    natural: list[tuple[str, np.ndarray, np.ndarray, np.ndarray] | None] = []
+    for name, part in plan:
+        if name == "natural_scenes" and scenes_parts is not None:
+            arg = scenes_parts[part[0]]
+            n_scenes = grey - items["natural_scenes"]
+            natural.append((name, np.full(len(arg), SCENE_DISPLAY_FRAMES), np.where(arg < n_scenes, arg, grey),
+                            np.where(arg < n_scenes, arg, -1)))
+        elif name in movies and name in simulated:
+            n, repeats = movies[name]
+            lo, hi = (0, repeats) if part is None else part
+            f = np.tile(np.arange(n), hi - lo)
+            natural.append((name, np.full(len(f), MOVIE_DISPLAY_FRAMES), items[name] + f, f))
+        else:
+            natural.append(None)
+    total = SESSION_FRAMES / ratio  # display frames
+    fixed = LEAD_S * DISPLAY_RATE + GAP_S * DISPLAY_RATE * (len(plan) - 1)
+    durations = []
+    for (name, part), seg in zip(plan, natural):
+        if seg is not None:
+            durations.append(int(seg[1].sum()))
+        elif name == "spontaneous":
+            durations.append(int(SPONTANEOUS_S * DISPLAY_RATE))
+        elif name in movies:  # a movie left out: its real duration, constant-rate firing
+            n, repeats = movies[name]
+            lo, hi = (0, repeats) if part is None else part
+            durations.append(n * (hi - lo) * MOVIE_DISPLAY_FRAMES)
+        elif name == "natural_scenes":  # scenes left out: their real duration (the layout never changes)
+            n_pres = (grey - items["natural_scenes"] + 1) * SCENE_REPEATS
+            durations.append(len(np.array_split(np.arange(n_pres), part[1])[part[0]]) * SCENE_DISPLAY_FRAMES)
+        else:
+            durations.append(-1)
+    n_other = durations.count(-1)
+    rest = int(total - fixed - sum(d for d in durations if d > 0))
+    durations = [rest // n_other if d == -1 else d for d in durations]
+
+    lens_l, items_l, data_l, name_l = [], [], [], []
+    epochs_display: list[tuple[str, int, int, bool]] = []
+    t = 0
+    for k, ((name, _), seg, dur) in enumerate(zip(plan, natural, durations)):
+        g = int(LEAD_S * DISPLAY_RATE) if k == 0 else int(GAP_S * DISPLAY_RATE)
+        lens_l.append(np.array([g])); items_l.append(np.array([grey])); data_l.append(np.array([0]))
+        name_l.append(np.array([""]))
+        t += g
+        if seg is None:
+            lens_l.append(np.array([dur])); items_l.append(np.array([grey])); data_l.append(np.array([0]))
+            name_l.append(np.array([name]))
+            epochs_display.append((name, t, t + dur, False))
+        else:
+            lens_l.append(seg[1]); items_l.append(seg[2]); data_l.append(seg[3])
+            name_l.append(np.full(len(seg[1]), name))
+            epochs_display.append((name, t, t + dur, True))
+        t += dur
+    lens = np.concatenate(lens_l).astype(np.int64)
+    item_p = np.concatenate(items_l).astype(np.int64)
+    data = np.concatenate(data_l).astype(np.int64)
+    names = np.concatenate(name_l)
+    starts = np.concatenate([[0], np.cumsum(lens)[:-1]]).astype(np.int64)
+    n_frames = SESSION_FRAMES
+    start_f = np.floor(starts * ratio).astype(np.int64)
+    end_f = np.floor((starts + lens) * ratio).astype(np.int64)
+    mid_display = (np.arange(n_frames) + 0.5) / ratio
+    p_idx = np.clip(np.searchsorted(starts, mid_display, side="right") - 1, 0, len(starts) - 1)
+    is_movie = np.isin(names, [m for m in movies if m in simulated])
+    is_scene = names == "natural_scenes"
+    unit_of_pres = np.zeros(len(starts), np.int64)
+    unit_of_pres[is_scene] = np.arange(is_scene.sum())
+    base = int(is_scene.sum())
+    # movie chunks: MOVIE_CHUNK frames of one repeat of one movie
+    for m in movies:
+        sel = names == m
+        if sel.any() and m in simulated:
+            pos = np.cumsum(sel) - 1
+            unit_of_pres[sel] = base + pos[sel] // MOVIE_CHUNK
+            base += int(sel.sum()) // MOVIE_CHUNK + 1
+    unit = unit_of_pres[p_idx]
+    on_grey = ~(is_scene | is_movie)[p_idx]
+    unit = np.where(on_grey, base + np.arange(n_frames) // 8, unit)
+    _, unit = np.unique(unit, return_inverse=True)
+
+    tables: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    for name in simulated:
+        sel = names == name
+        if sel.any():
+            tables[name] = (data[sel], np.stack([start_f[sel], end_f[sel]], 1))
+    sp = [e for e in epochs_display if e[0] == "spontaneous"]
+    sp_frames = np.array([[int(np.floor(a * ratio)), int(np.floor(b * ratio))] for _, a, b, _ in sp]).ravel()
+    tables["spontaneous"] = (np.repeat(np.array([[1, -1]]), len(sp), 0).ravel(),
+                             np.stack([sp_frames, sp_frames + 1], 1))
+    epochs = [Epoch(n, int(np.floor(a * ratio)), min(n_frames, int(np.floor(b * ratio))), s)
+              for n, a, b, s in epochs_display]
+    return Timeline(n_frames=n_frames, item=item_p[p_idx], unit=unit, grey_item=grey, tables=tables), epochs
