@@ -140,9 +140,9 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
                    help="checkpoint names (default: all ten, e.g. rat1 ... ts5)")
     p.add_argument("--download", action="store_true", default=os.environ.get("RSA_DOWNLOAD") == "1",
                    help="allow downloads (Allen data, checkpoints) where the network exists")
-    p.add_argument("--jobs", type=_jobs, default=1,
+    p.add_argument("--jobs", type=_jobs, default=None,
                    help="local worker processes for independent work (areas, checkpoints, scores); "
-                        "-1 = all cores (default 1)")
+                        "-1 = all cores (default 1; the identifiability study of `paper`: all cores)")
     p.add_argument("--dask", default=None, metavar="ADDRESS",
                    help="Dask scheduler address (tcp://host:8786): run the independent work on that "
                         "cluster through joblib's Dask backend (default: $RSA_DASK_SCHEDULER, else local)")
@@ -428,7 +428,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         print(f"\nthe paper: site {config.PROJECT_ROOT / '_book' / 'index.html'} ({len(res['pages'])} pages), "
               f"PDF {res['pdf']}\n  tables: {len(grid)} stimulus x depth cells x {len(_protocols(args))} "
               f"protocol(s) in {config.results_root() / args.source}\n  recomputed: {cache.summary()}"
-              f"{' (in this process; --jobs workers count their own)' if args.jobs != 1 else ''}\n"
+              f"{' (in this process; --jobs workers count their own)' if args.jobs not in (None, 1) else ''}\n"
               f"  total time {time.perf_counter() - t_start:.0f} s")
         return 0
     if args.command == "book":

@@ -209,20 +209,21 @@ def family_features(ctx: Context, species: Sequence[str]) -> np.ndarray:
 
 
 def simulate_subjects(ctx: Context, features: np.ndarray, data_seed: int, weight: float,
-                      protocols: Sequence[Any]) -> list[Any]:
+                      protocols: Sequence[Any], n_containers: int | None = None) -> list[Any]:
     """The area's subjects (:class:`analysis.brain.Subjects`) under each of ``protocols``,
-    from one simulation of its sessions, its populations driven by ``features``
-    (``geometry`` plant, share ``weight`` of the drive)."""
+    from one simulation of its sessions (its first ``n_containers``, default all), its
+    populations driven by ``features`` (``geometry`` plant, share ``weight`` of the drive)."""
     from . import brain
     from .synthetic import PRESETS, Plant
     from .synthetic.calibrate import cell_data, cell_sessions, cell_subjects
 
     d = ctx.design
     plant = Plant(area=d.area, features={d.stimulus: features}, weight=weight, mode="geometry")
+    specs = ctx.containers[: n_containers or len(ctx.containers)]
     cell = cell_data(PRESETS[d.preset], int(data_seed), d.stimulus, d.area, d.depth, ctx.maps, plant,
-                     {d.stimulus: features}, containers=ctx.containers)
+                     {d.stimulus: features}, containers=specs)
     sessions = cell_sessions(cell, ctx.model)
-    ids = tuple(c.container_id for c in ctx.containers)
+    ids = tuple(c.container_id for c in specs)
     return [brain.Subjects(ids, cell_subjects(cell, ctx.model, p, sessions), [], f"identifiability-{data_seed}")
             for p in protocols]
 
@@ -323,7 +324,8 @@ def _species_task(job: tuple[Context, np.ndarray, list[str], str, int]) -> list[
     groups = {"rat": ["rat"], "treeshrew": ["treeshrew"], "null": ["rat", "treeshrew"]}[drive]
     feats = family_features(ctx, groups)
     data_seed = d.data_seed + 1000 * (1 + DRIVES.index(drive)) + replicate
-    full = simulate_subjects(ctx, feats, data_seed, d.family_weight, [CORRECTED])[0]
+    full = simulate_subjects(ctx, feats, data_seed, d.family_weight, [CORRECTED],
+                             max(int(n) for n in d.containers))[0]
     rows = []
     for n in d.containers:
         n = min(int(n), len(full.cells))

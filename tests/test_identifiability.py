@@ -42,7 +42,9 @@ def test_planted_layers_are_recovered_under_both_protocols(ctx):
     assert (miss["planted_checkpoint"] == miss["found_checkpoint"]).all(), miss
     assert (rec["found_score"] >= rec["planted_score"]).all()
     m = ident.confusion(rec, "corrected", ctx.names)
-    assert int(np.trace(m.loc[:, m.index].to_numpy())) == len(m)
+    corrected = rec[rec["protocol"] == "corrected"]
+    assert len(m) == len(corrected) and int(m.to_numpy().sum()) == len(corrected)
+    assert int(np.trace(m.loc[:, m.index].to_numpy())) == int(corrected["recovered"].sum())
 
 
 def test_null_false_positives_within_binomial_interval(ctx):

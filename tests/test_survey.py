@@ -93,7 +93,7 @@ def test_fitted_model_covers_the_published_cells():
     m = load_response_model(study.CRE_LINE)
     fitted = {(s, d, a) for (s, a, d) in m.params}
     assert fitted == {(s, d, a) for (s, d), areas in published.NOISE_CEILINGS.items() for a in areas}
-    assert all(g > 0 for g, _ in m.params.values())
+    assert all(g > 0 and ts > 0 and ss >= 0 for g, ts, ss in m.params.values())
 
 
 @pytest.fixture(scope="module")
