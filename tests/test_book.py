@@ -228,8 +228,11 @@ def test_robustness_chapter(built):
                      r"under both protocols", rob)
     assert "Significance cannot be compared in 5 of 5 comparisons" in rob  # no original tests table
     assert "No tests table for" in rob and "natural_scenes_175_tests.csv" in rob
-    assert "Ground truth not available" in rob and "ground_truth.csv" in rob
     assert "nothing here is a finding about mice" in rob
+    ident = pages["identifiability.html"]  # the ground truth moved into the identifiability chapter
+    assert "Ground truth not available" in ident and "ground_truth.csv" in ident
+    assert "Identifiability study not available" in ident and "identifiability_layers.csv" in ident
+    assert 'href="identifiability.html#sec-identifiability"' in rob
     assert 'href="robustness.html#sec-robustness"' in pages["conclusion.html"]
     # the result chapter shows the tolerant path: no intervals, no tests
     assert "Inference not available" in pages["natural_scenes_175.html"]
