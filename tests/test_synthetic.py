@@ -139,7 +139,7 @@ def test_stale_temporary_folders_are_removed(tmp_path):
 
 
 def test_unknown_preset(tmp_path):
-    with pytest.raises(ValueError, match="valid preset values: default, small"):
+    with pytest.raises(ValueError, match="valid preset values: default, compact, small, small_survey, planted"):
         synthetic.build_synthetic_cache(tmp_path / "x", preset="huge")
 
 

@@ -309,7 +309,7 @@ def simulate_survey_session(rngs: Callable[[int], np.random.Generator], pop: Pop
         return events, None
     # everything else: constant-rate firing, drawn sparsely
     rng = rngs(-1)
-    evoked = other_gain * pop.responses[: tl.grey_item, cells].mean(axis=0) * float(gain.get("natural_scenes", 1.0))
+    evoked = other_gain * pop.responses[: tl.grey_item, cells].mean(axis=0) * float(gain.get(_BASE_STATIC, 1.0))
     in_other = np.zeros(T, bool)
     for ep in epochs:
         if not ep.simulated and ep.stimulus != "spontaneous":

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .. import study
+from .design import _BASE_MOVIE
 
 
 @dataclass(frozen=True)
@@ -34,8 +35,8 @@ class ResponseModel:
 
     def _lookup(self, stimulus: str, area: str, depth: int) -> tuple[float, float | None, float | None]:
         names = [stimulus]
-        if study.get_stimulus(stimulus).is_movie and stimulus != "natural_movie_one":
-            names.append("natural_movie_one")
+        if study.get_stimulus(stimulus).is_movie and stimulus != _BASE_MOVIE:
+            names.append(_BASE_MOVIE)
         for name in names:
             depths = [d for (s, a, d) in self.params if s == name and a == area]
             if depths:

@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from .. import study
-from .design import _rng
+from .design import _BASE_MOVIE, _BASE_STATIC, _rng
 from .neurons import Population, simulate_survey_session
 from .records import ContainerSpec
 from .response_model import ResponseModel
@@ -66,8 +66,8 @@ def stimulus_table(tl: Timeline, stimulus: str) -> pd.DataFrame:
 def session_items(simulated: Sequence[str]) -> tuple[dict[str, int], dict[str, tuple[int, int]]]:
     """First item row of each simulated stimulus (scenes 0, ``grey``, movie one, extra movies in
     :data:`analysis.study.STIMULUS_NAMES` order) and every movie's ``(frames, repeats)``."""
-    scenes = study.get_stimulus("natural_scenes")
-    items = {"natural_scenes": 0, "grey": scenes.n_frames}
+    scenes = study.get_stimulus(_BASE_STATIC)
+    items = {_BASE_STATIC: 0, "grey": scenes.n_frames}
     row = scenes.n_frames + 1
     movies = {}
     for name in study.STIMULUS_NAMES:
@@ -75,7 +75,7 @@ def session_items(simulated: Sequence[str]) -> tuple[dict[str, int], dict[str, t
         if not s.is_movie:
             continue
         movies[name] = (s.n_frames, s.presentations)
-        if name == "natural_movie_one" or name in simulated:
+        if name == _BASE_MOVIE or name in simulated:
             items[name] = row
             row += s.n_frames
     return items, movies

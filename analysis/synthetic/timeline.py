@@ -174,7 +174,7 @@ def survey_timeline(session_type: str, rng: np.random.Generator, items: dict[str
     """A session of the real survey's length and epoch order (:mod:`analysis.synthetic.survey`).
 
     ``items``: first row of each simulated stimulus in the session's item table
-    (``"natural_scenes"`` 0, then ``"grey"``, then each movie's frames); ``movies``:
+    (the base static stimulus (scenes) 0, then ``"grey"``, then each movie's frames); ``movies``:
     ``{name: (frames, repeats)}``; ``simulated``: the natural stimuli with responses and a
     stimulus table (the others are epochs of constant-rate firing, like the gratings). The
     epochs' frames do not depend on ``simulated``: a stimulus left out keeps its duration.
@@ -187,17 +187,17 @@ def survey_timeline(session_type: str, rng: np.random.Generator, items: dict[str
     grey = items["grey"]
     plan = EPOCH_PLANS[session_type]
     scenes_parts = None
-    if "natural_scenes" in simulated and any(n == "natural_scenes" for n, _ in plan):
-        n_scenes = grey - items["natural_scenes"]
+    if _BASE_STATIC in simulated and any(n == _BASE_STATIC for n, _ in plan):
+        n_scenes = grey - items[_BASE_STATIC]
         order = rng.permutation(np.concatenate([np.arange(n_scenes + 1)] * SCENE_REPEATS))
         scenes_parts = np.array_split(order, 3)
 
     # display-frame segments: (stimulus or "", lens, items, data)
     natural: list[tuple[str, np.ndarray, np.ndarray, np.ndarray] | None] = []
     for name, part in plan:
-        if name == "natural_scenes" and scenes_parts is not None:
+        if name == _BASE_STATIC and scenes_parts is not None:
             arg = scenes_parts[part[0]]
-            n_scenes = grey - items["natural_scenes"]
+            n_scenes = grey - items[_BASE_STATIC]
             natural.append((name, np.full(len(arg), SCENE_DISPLAY_FRAMES), np.where(arg < n_scenes, arg, grey),
                             np.where(arg < n_scenes, arg, -1)))
         elif name in movies and name in simulated:
@@ -219,8 +219,8 @@ def survey_timeline(session_type: str, rng: np.random.Generator, items: dict[str
             n, repeats = movies[name]
             lo, hi = (0, repeats) if part is None else part
             durations.append(n * (hi - lo) * MOVIE_DISPLAY_FRAMES)
-        elif name == "natural_scenes":  # scenes left out: their real duration (the layout never changes)
-            n_pres = (grey - items["natural_scenes"] + 1) * SCENE_REPEATS
+        elif name == _BASE_STATIC:  # scenes left out: their real duration (the layout never changes)
+            n_pres = (grey - items[_BASE_STATIC] + 1) * SCENE_REPEATS
             durations.append(len(np.array_split(np.arange(n_pres), part[1])[part[0]]) * SCENE_DISPLAY_FRAMES)
         else:
             durations.append(-1)
@@ -256,7 +256,7 @@ def survey_timeline(session_type: str, rng: np.random.Generator, items: dict[str
     mid_display = (np.arange(n_frames) + 0.5) / ratio
     p_idx = np.clip(np.searchsorted(starts, mid_display, side="right") - 1, 0, len(starts) - 1)
     is_movie = np.isin(names, [m for m in movies if m in simulated])
-    is_scene = names == "natural_scenes"
+    is_scene = names == _BASE_STATIC
     unit_of_pres = np.zeros(len(starts), np.int64)
     unit_of_pres[is_scene] = np.arange(is_scene.sum())
     base = int(is_scene.sum())
