@@ -208,16 +208,9 @@ def _build_into(tmp: Path, pre: Preset, seed: int, progress: bool, plant: Plant 
     extra_templates = dict(zip(extras, extra_tpl))
     extra_feats = [stimulus_features(t, MOVIE_GRID, temporal=True) for t in extra_tpl]
     n_scenes, n_movie = scenes.shape[0], movie.shape[0]
-    scene_feats = stimulus_features(scenes, SCENE_GRID, temporal=False)
-    grey = np.full((1,) + scenes.shape[1:], 127, np.uint8)
-    grey_raw = stimulus_features(np.concatenate([scenes, grey]), SCENE_GRID, temporal=False)[-1:]
-    movie_feats = stimulus_features(movie, MOVIE_GRID, temporal=True)
-    planted: dict[str, np.ndarray] = {}
-    if plant is not None:
-        for name, tpl in ((_BASE_STATIC, scenes), (_BASE_MOVIE, movie)):
-            f = plant.features_for(name, tpl)
-            if f is not None:
-                planted[name] = f
+    maps = feature_maps(scenes, movie)
+    scene_feats, grey_raw, movie_feats = maps.scenes, maps.grey, maps.movie
+    planted = planted_features(plant, scenes, movie)
 
     specs = _container_specs(pre)
     # an extra movie's template goes into the file of the lowest experiment id showing it
@@ -333,6 +326,18 @@ class FeatureMaps:
     extra: tuple[np.ndarray, ...] = ()
 
 
+def planted_features(plant: Plant | None, scenes: np.ndarray, movie: np.ndarray) -> dict[str, np.ndarray]:
+    """The plant's features of the base stimuli (those it gives), by stimulus name."""
+    if plant is None:
+        return {}
+    out = {}
+    for name, tpl in ((_BASE_STATIC, scenes), (_BASE_MOVIE, movie)):
+        f = plant.features_for(name, tpl)
+        if f is not None:
+            out[name] = f
+    return out
+
+
 def feature_maps(scenes: np.ndarray, movie: np.ndarray, extra_templates: Sequence[np.ndarray] = ()) -> FeatureMaps:
     """The feature maps of the scenes, the grey screen, movie one and any extra movies."""
     grey = np.full((1,) + scenes.shape[1:], 127, np.uint8)
@@ -382,12 +387,7 @@ def _build_survey_into(tmp: Path, pre: Preset, seed: int, progress: bool, plant:
     (tmp / "ophys_experiment_events").mkdir()
     scenes, movie, *extra_tpl = _templates(pre, stimuli, extras)
     maps = feature_maps(scenes, movie, extra_tpl)
-    planted: dict[str, np.ndarray] = {}
-    if plant is not None:
-        for name, tpl in ((_BASE_STATIC, scenes), (_BASE_MOVIE, movie)):
-            f = plant.features_for(name, tpl)
-            if f is not None:
-                planted[name] = f
+    planted = planted_features(plant, scenes, movie)
     model = load_response_model(pre.survey)
     simulated = tuple(BASE_STIMULI) + tuple(extras)
     specs = _container_specs(pre)
