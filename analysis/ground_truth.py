@@ -77,9 +77,27 @@ def checkpoint_layer_features(checkpoint: str, stimulus: str, template: np.ndarr
     """``{layer: float32 (n_clips, n_features)}`` for every layer of ``study.LAYERS`` (one cached pass)."""
     from . import features
 
-    clips = features.make_clips(template, stimulus, keep_aspect=keep_aspect, pad_value=pad_value)
-    key = features.clips_cache_key(template, stimulus, keep_aspect=keep_aspect, pad_value=pad_value)
+    clips, key = template_clips(template, stimulus, keep_aspect=keep_aspect, pad_value=pad_value)
     return features.checkpoint_features(checkpoint, clips, key, layers=study.LAYERS)
+
+
+_CLIPS: dict[str, Any] = {}
+
+
+def template_clips(template: np.ndarray, stimulus: str, *, keep_aspect: bool = True,
+                   pad_value: float = 0.5) -> tuple[Any, str]:
+    """The network's input clips of ``template`` and their cache key (:func:`analysis.features.make_clips`).
+
+    The last clip set is kept in memory: planting every layer of a network resizes the same
+    templates once, not once a layer (resizing the 118 scenes takes ~2 s).
+    """
+    from . import features
+
+    key = features.clips_cache_key(template, stimulus, keep_aspect=keep_aspect, pad_value=pad_value)
+    if key not in _CLIPS:
+        _CLIPS.clear()
+        _CLIPS[key] = features.make_clips(template, stimulus, keep_aspect=keep_aspect, pad_value=pad_value)
+    return _CLIPS[key], key
 
 
 def layer_plant(checkpoint: str, layer: str, area: str, *, weight: float = 1.0, gain: float = 1.0,

@@ -178,13 +178,13 @@ def make_context(design: Design, candidates: Sequence[str] | None = None) -> Con
 def plant_features(ctx: Context, checkpoint: str, layer: str) -> np.ndarray:
     """``(items, k)`` features of one candidate on the design's stimulus (the original's clips)."""
     from . import features
-    from .ground_truth import STIMULUS_CLIP_FRAMES, layer_features
+    from .ground_truth import STIMULUS_CLIP_FRAMES, layer_features, template_clips
     from .protocols import ORIGINAL
 
     stim = study.get_stimulus(ctx.design.stimulus)
     if checkpoint == "pixel":
-        clips = features.make_clips(ctx.template, stim.name, keep_aspect=ORIGINAL.keep_aspect,
-                                    pad_value=ORIGINAL.pad_value)
+        clips, _ = template_clips(ctx.template, stim.name, keep_aspect=ORIGINAL.keep_aspect,
+                                  pad_value=ORIGINAL.pad_value)
         f = features.pixel_features(clips).astype(np.float64)
     else:
         f = layer_features(checkpoint, layer, stim.name, ctx.template, keep_aspect=ORIGINAL.keep_aspect,

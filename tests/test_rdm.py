@@ -89,3 +89,15 @@ def test_calc_rdms_equals_rsatoolbox():
     x = np.random.default_rng(2).normal(size=(2, 30, 200))
     expected = rsatoolbox.rdm.calc_rdm([rsatoolbox.data.Dataset(p) for p in x], method="correlation").get_vectors()
     np.testing.assert_allclose(rdm.calc_rdms(x), expected, atol=1e-12, rtol=0)
+
+
+def test_brain_rdms_are_the_rdms_of_each_halfs_nanmean():
+    # the NaN-free fast path must give exactly the RDMs of np.nanmean over each random half,
+    # and a tensor with NaN slots must still average the others
+    rng = np.random.default_rng(3)
+    r = rng.gamma(1.0, 1.0, (50, 12, 40)) * (rng.random((50, 12, 40)) < 0.4)
+    for tensor in (r, np.where(rng.random(r.shape) < 0.01, np.nan, r)):
+        got = rdm.brain_rdms(tensor, 7, np.random.default_rng(9))
+        halves = rdm.half_splits(50, 7, np.random.default_rng(9))
+        want = rdm.calc_rdms(np.stack([np.nanmean(tensor[h], axis=0) for h in halves]))
+        np.testing.assert_array_equal(got, want)

@@ -136,3 +136,20 @@ def test_pool_neurons_concatenates_and_checks():
     assert pooled.shape == (2, 3, 9) and pooled[..., 4:].all() and not pooled[..., :4].any()
     with pytest.raises(ValueError, match="disagree"):
         responses.pool_neurons([a, np.ones((3, 3, 1))])
+
+
+@pytest.mark.parametrize("window", [1, 2, 7, 8, 9, 15, 16, 17, 64, 129, 300])
+def test_float32_window_sums_are_each_slices_own_numpy_sum(window):
+    # the gathered reduction must be bit-identical to summing every (cells, window) slice on
+    # its own, for window lengths on both sides of numpy's unrolled (8) and blocked (128) loops,
+    # with the last windows cut at the end of the recording
+    rng = np.random.default_rng(window)
+    n_frames = 2000
+    events = (rng.gamma(2.0, 1.0, (37, n_frames)) * (rng.random((37, n_frames)) < 0.3)).astype(np.float32)
+    starts = np.sort(rng.choice(n_frames - 1, size=30, replace=False))
+    starts[-1] = n_frames - 3  # cut short by the end of the recording
+    table = pd.DataFrame({"frame": np.tile(np.arange(3), 10), "start": starts})
+    out = responses.scene_responses(events, table, window=window, n_images=3, n_trials=10, event_sum="float32")
+    for k, s in enumerate(starts):
+        want = events[:, s:min(s + window, n_frames)].sum(axis=1).astype(np.float64)
+        np.testing.assert_array_equal(out[k // 3, k % 3], want)
