@@ -74,7 +74,10 @@ def resize_frames(frames: np.ndarray, keep_aspect: bool = False, pad_value: floa
     [0, 1]. ``keep_aspect``: the longer side to 64 (the other rounded), centred on
     ``pad_value``.
     """
-    x = torch.from_numpy(np.ascontiguousarray(frames)).to(torch.float32).div(255)[None]  # ToTensor
+    frames = np.ascontiguousarray(frames)
+    if not frames.flags.writeable:  # e.g. a worker's memory-mapped template: torch wants writable memory
+        frames = frames.copy()
+    x = torch.from_numpy(frames).to(torch.float32).div(255)[None]  # ToTensor
     h, w = x.shape[-2:]
     size = (FRAME_SIZE, FRAME_SIZE)
     if keep_aspect:

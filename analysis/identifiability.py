@@ -81,7 +81,7 @@ class Design:
     family_weight: float = 0.5
     containers: tuple[int, ...] = (2, 4, 8)
     replicates: int = 6
-    n_boot: int = 200
+    n_boot: int = 100
     alpha: float = 0.05
     cell_fraction: float = 1.0
     preset: str = "default"
@@ -109,8 +109,10 @@ class Design:
 #: The book's design (the identifiability chapter).
 DEFAULT = Design()
 #: ``--full``: the full grid of the species study in the same cell: every number of
-#: containers from 1 to 8 and 20 replicates per drive.
-FULL = dataclasses.replace(DEFAULT, containers=(1, 2, 3, 4, 5, 6, 7, 8), replicates=20)
+#: containers from 1 to 8, 20 replicates per drive and 400 bootstrap draws per test (the
+#: book's design draws 100: a p-value's Monte Carlo SD at p = 0.05 is then 0.022, and each
+#: worker's bootstrap runs on one core, half of the study's time).
+FULL = dataclasses.replace(DEFAULT, containers=(1, 2, 3, 4, 5, 6, 7, 8), replicates=20, n_boot=400)
 
 
 # --------------------------------------------------------------------------------------
@@ -200,12 +202,43 @@ def _unit_rows(f: np.ndarray) -> np.ndarray:
 
 def family_features(ctx: Context, species: Sequence[str]) -> np.ndarray:
     """``family_layer`` of every seed of ``species``, each seed's item patterns centred and
-    unit-normed, concatenated (so every seed weighs the same in the planted geometry)."""
+    unit-normed, concatenated (so every seed weighs the same in the planted geometry), then
+    written in the fewest dimensions with the same geometry (:func:`compact_geometry`):
+    ``(items, items + 1)``."""
     from . import checkpoints
 
-    blocks = [_unit_rows(plant_features(ctx, e.stem, ctx.design.family_layer))
-              for e in checkpoints.select_checkpoints(species=list(species))]
-    return np.concatenate(blocks, axis=1)
+    stems = tuple(e.stem for e in checkpoints.select_checkpoints(species=list(species)))
+    key = (stems, ctx.design.family_layer, ctx.design.stimulus, ctx.design.templates)
+    if key not in _FAMILIES:  # every replicate of a drive plants the same family
+        _FAMILIES[key] = compact_geometry(np.concatenate(
+            [_unit_rows(plant_features(ctx, s, ctx.design.family_layer)) for s in stems], axis=1))
+    return _FAMILIES[key]
+
+
+def compact_geometry(f: np.ndarray) -> np.ndarray:
+    """Item patterns ``(items, k)`` with zero row means, rewritten as ``(items, items + 1)``
+    patterns with zero row means and the same inner products (``q @ q.T == f @ f.T`` up to
+    rounding).
+
+    The ``geometry`` plant (:func:`analysis.synthetic.neurons.geometry_drive`) centres each
+    item over its features, scales it to unit norm and projects it on standard Gaussian
+    directions; the drives over neurons are then jointly normal with the items' correlations
+    as covariance, whatever the number of features. So these patterns plant populations with
+    the same distribution as ``f``, while each container draws ``items + 1`` directions per
+    neuron instead of ``k`` (five seeds' layer holds ~10^5 features). The rotation ``h`` keeps
+    the rows' means zero (its rows are orthonormal and orthogonal to the ones vector), so the
+    plant's centring leaves them unchanged.
+    """
+    n = f.shape[0]
+    u, sv, _ = np.linalg.svd(f, full_matrices=False)  # f = u diag(sv) v.T, rank <= items
+    r = sv.size
+    basis = np.linalg.qr(np.column_stack([np.ones(r + 1), np.eye(r + 1)[:, :r]]))[0][:, 1:]  # (r+1, r), _|_ 1
+    q = (u * sv) @ basis.T
+    assert q.shape == (n, r + 1)
+    return q
+
+
+_FAMILIES: dict[tuple, np.ndarray] = {}
 
 
 def simulate_subjects(ctx: Context, features: np.ndarray, data_seed: int, weight: float,
@@ -274,6 +307,7 @@ def layer_recovery(ctx: Context, jobs: int | None = None) -> pd.DataFrame:
 
     todo = [(ctx, k, ck, layer) for k, (ck, layer) in enumerate(ctx.names)
             if ck == "pixel" or layer in ctx.design.layers]
+    map_tasks(_warm_features, [(ctx, c, study.LAYERS[0]) for c in ctx.design.candidates], jobs=jobs)
     rows = [r for rs in map_tasks(_layer_task, todo, jobs=jobs) for r in rs]
     return pd.DataFrame(rows)
 
@@ -316,6 +350,10 @@ def species_conclusion(ctx: Context, subjects: Any, all_rdms: np.ndarray, specie
             "ci_high": float(best["ci_high"]), "p": float(best["p"]), "conclusion": conclusion}
 
 
+def _warm_features(job: tuple[Context, str, str]) -> None:
+    plant_features(*job)
+
+
 def _species_task(job: tuple[Context, np.ndarray, list[str], str, int]) -> list[dict[str, Any]]:
     from .protocols import CORRECTED
 
@@ -345,6 +383,8 @@ def species_recovery(ctx: Context, jobs: int | None = None, drives: Sequence[str
     all_rdms = candidate_rdms(ctx.template, ctx.design.stimulus, [e.stem for e in entries],
                               protocols.CORRECTED)[1:]  # network layers only, checkpoint-major
     study.validate_choices("drive", list(drives), DRIVES)
+    # the families' features, extracted (and cached) once here, not by every worker at once
+    map_tasks(_warm_features, [(ctx, e.stem, ctx.design.family_layer) for e in entries], jobs=jobs)
     todo = [(ctx, all_rdms, species, drive, r) for drive in drives for r in range(ctx.design.replicates)]
     return pd.DataFrame([r for rs in map_tasks(_species_task, todo, jobs=jobs) for r in rs])
 

@@ -33,8 +33,12 @@ if TYPE_CHECKING:  # annotations only: responses stays a module of pure array fu
 Missing = Literal["error", "nan"]
 
 
-def _check_events(events: np.ndarray, dtype: type = np.float64) -> np.ndarray:
-    """``events`` as a 2-D array of ``dtype``, refused when a value is not finite."""
+def _check_events(events: np.ndarray, dtype: type | None = np.float64) -> np.ndarray:
+    """``events`` as a 2-D array of ``dtype`` (None: float32 and float64 input kept as they
+    are, anything else as float64), refused when a value is not finite."""
+    if dtype is None:
+        events = np.asarray(events)
+        dtype = events.dtype if events.dtype in (np.float32, np.float64) else np.float64
     events = np.asarray(events, dtype=dtype)
     if events.ndim != 2:
         raise ValueError(f"events must be 2-D (cells, frames); got shape {events.shape}")
@@ -104,7 +108,7 @@ def scene_responses(
         raise ValueError(f"event_sum must be 'float32' or 'float64'; got {event_sum!r}")
     # float32 sums read the float32 trace, so it is checked in float32 (a value too large for
     # float32 is refused too: it would have summed to inf)
-    events = _check_events(events, np.float32 if event_sum == "float32" else np.float64)
+    events = _check_events(events, np.float32 if event_sum == "float32" else None)
     _check_table(stim_table, ["frame", "start"])
     if window < 1:
         raise ValueError(f"window must be >= 1 frame; got {window}")
@@ -133,15 +137,21 @@ def scene_responses(
                 out[i] = ev32[:, starts[i]:stops[i]].sum(axis=1)
             return out.astype(np.float64)
     else:
-        # Cumulative sums make every window sum O(1): sum(t0..t1-1) = c[t1] - c[t0].
-        csum = np.concatenate([np.zeros((n_cells, 1)), np.cumsum(events, axis=1)], axis=1)
+        # Cumulative sums make every window sum O(1): sum(t0..t1-1) = c[t1] - c[t0]. Summed in
+        # float64 (a float32 trace is cast value by value, as converting it first would), into
+        # one array with the leading zero column (no copy of a session-sized array).
+        csum = np.empty((n_cells, n_frames + 1))
+        csum[:, 0] = 0.0
+        np.cumsum(events, axis=1, dtype=np.float64, out=csum[:, 1:])
 
         def window_sums(starts: np.ndarray, stops: np.ndarray) -> np.ndarray:
             return (csum[:, stops] - csum[:, starts]).T
     table = stim_table.sort_values("start", kind="stable")
+    frame_of = table["frame"].to_numpy()
+    start_of = table["start"].to_numpy(dtype=np.int64)
     out = np.full((n_trials, n_images, n_cells), np.nan)
     for image in range(n_images):
-        starts = table.loc[table["frame"] == image, "start"].to_numpy(dtype=np.int64)
+        starts = start_of[frame_of == image]
         if len(starts) < n_trials and missing == "error":
             raise ValueError(
                 f"image {image} has {len(starts)} presentations, fewer than the {n_trials} "

@@ -153,3 +153,15 @@ def test_float32_window_sums_are_each_slices_own_numpy_sum(window):
     for k, s in enumerate(starts):
         want = events[:, s:min(s + window, n_frames)].sum(axis=1).astype(np.float64)
         np.testing.assert_array_equal(out[k // 3, k % 3], want)
+
+
+def test_float64_sums_of_a_float32_trace_are_those_of_its_float64_copy():
+    # the float64 path casts a float32 trace value by value inside the cumulative sum; that
+    # must give exactly the sums of the trace converted to float64 first
+    rng = np.random.default_rng(11)
+    events = (rng.gamma(2.0, 1.0, (20, 5000)) * (rng.random((20, 5000)) < 0.3)).astype(np.float32)
+    table = pd.DataFrame({"frame": np.tile(np.arange(4), 25), "start": np.arange(100) * 49 + 5})
+    a = responses.scene_responses(events, table, window=8, n_images=4, n_trials=25, latency=3)
+    b = responses.scene_responses(events.astype(np.float64), table, window=8, n_images=4, n_trials=25, latency=3)
+    np.testing.assert_array_equal(a, b)
+    np.testing.assert_allclose(a[0, 0], events.astype(np.float64)[:, 5 + 3:5 + 3 + 8].sum(axis=1), rtol=1e-12)

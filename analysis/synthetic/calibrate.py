@@ -43,8 +43,8 @@ from .neurons import SLOW_SIGMA
 #: only two widened the row-0 band at a given median, the published bands being wider than
 #: the model's: lowering the amplitude of a Poisson-limited response, and the slow drift
 #: (:data:`analysis.synthetic.neurons.SLOW_SIGMA`, for the movie); both are in the model. A
-#: population-wide slow drift did not widen it either. On the scenes at 175 um the published
-#: bands (SD 0.06-0.10) stay about twice as wide as any of these gives.
+#: population-wide slow drift did not widen it either. On the scenes in VISp and VISam at
+#: 175 um the published bands (SD 0.06 and 0.10) stay about twice as wide as any of these gives.
 TRIAL_SIGMA: float = 0.2
 #: Bounds of the amplitude search (``log`` gain), its bisection steps and the splits each
 #: search step draws (the last evaluation draws the protocol's own number).
