@@ -142,7 +142,8 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
                    help="allow downloads (Allen data, checkpoints) where the network exists")
     p.add_argument("--jobs", type=_jobs, default=None,
                    help="local worker processes for independent work (areas, checkpoints, scores); "
-                        "-1 = all cores (default 1; the identifiability study of `paper`: all cores)")
+                        "-1 = all cores (default: all cores, as many as free memory allows; "
+                        "1 = serial; the tables do not depend on it)")
     p.add_argument("--dask", default=None, metavar="ADDRESS",
                    help="Dask scheduler address (tcp://host:8786): run the independent work on that "
                         "cluster through joblib's Dask backend (default: $RSA_DASK_SCHEDULER, else local)")
@@ -277,6 +278,13 @@ def ensure_synthetic(depths: Sequence[int], stimuli: Sequence[str] = ()) -> None
     synthetic.ensure_synthetic_cache(config.cache_dir("synthetic"), depths, stimuli=stimuli)
 
 
+def _workers(args: argparse.Namespace) -> int:
+    """Local workers of the run stages: ``--jobs``, else all cores as free memory allows."""
+    from . import parallel, pipeline
+
+    return parallel.local_jobs(args.jobs, pipeline.WORKER_BYTES)
+
+
 def _cmd_run(args: argparse.Namespace, grid: Sequence[tuple[str, int]]) -> int:
     from . import pipeline
 
@@ -287,9 +295,10 @@ def _cmd_run(args: argparse.Namespace, grid: Sequence[tuple[str, int]]) -> int:
     checkpoints.locate_all(checkpoints.select_checkpoints(names=args.checkpoints))
     if args.source == "synthetic":
         ensure_synthetic(sorted({d for _, d in grid}), sorted({s for s, _ in grid}))
+    jobs = _workers(args)
     for cfg in configs:
         t0 = time.perf_counter()
-        path = pipeline.run(cfg, progress=not args.quiet, jobs=args.jobs, dask=args.dask)
+        path = pipeline.run(cfg, progress=not args.quiet, jobs=jobs, dask=args.dask)
         print(f"wrote {path} ({time.perf_counter() - t0:.1f} s)")
     return 0
 
@@ -428,7 +437,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         print(f"\nthe paper: site {config.PROJECT_ROOT / '_book' / 'index.html'} ({len(res['pages'])} pages), "
               f"PDF {res['pdf']}\n  tables: {len(grid)} stimulus x depth cells x {len(_protocols(args))} "
               f"protocol(s) in {config.results_root() / args.source}\n  recomputed: {cache.summary()}"
-              f"{' (in this process; --jobs workers count their own)' if args.jobs not in (None, 1) else ''}\n"
+              f"{' (in this process; its workers count their own)' if _workers(args) > 1 else ''}\n"
               f"  total time {time.perf_counter() - t_start:.0f} s")
         return 0
     if args.command == "book":

@@ -37,7 +37,7 @@ from typing import Callable, Iterable, Iterator, Sequence, TypeVar
 
 import joblib
 
-__all__ = ["DASK_ENV", "resolve_jobs", "dask_address", "parallel_backend", "map_tasks", "active"]
+__all__ = ["DASK_ENV", "resolve_jobs", "local_jobs", "available_memory", "dask_address", "parallel_backend", "map_tasks", "active"]
 
 #: Environment variable holding a Dask scheduler address (``tcp://host:8786``).
 DASK_ENV = "RSA_DASK_SCHEDULER"
@@ -64,6 +64,28 @@ def resolve_jobs(jobs: int | None) -> int:
     if jobs == -1:
         return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1))
     return jobs
+
+
+def available_memory() -> int | None:
+    """Bytes of memory available now (``SC_AVPHYS_PAGES``), or None where the OS does not say."""
+    try:
+        return int(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def local_jobs(jobs: int | None, worker_bytes: int) -> int:
+    """Local workers for a stage whose workers each need up to ``worker_bytes``.
+
+    ``jobs`` when given (``-1`` = all cores, as :func:`resolve_jobs`); None: every core, but
+    at most one worker per ``worker_bytes`` of the memory available now (at least one).
+    Results never depend on the number (every random draw comes from the task's labels).
+    """
+    if jobs is not None:
+        return resolve_jobs(jobs)
+    n = resolve_jobs(-1)
+    avail = available_memory()
+    return n if avail is None else max(1, min(n, avail // int(worker_bytes)))
 
 
 def dask_address(address: str | None = None) -> str | None:

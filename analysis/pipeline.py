@@ -104,6 +104,10 @@ N_BOOT: int = study.N_BOOT
 MAX_AUTO_BOOT_CONDITIONS: int = 200
 #: Level of the bootstrap intervals.
 CI_LEVEL: float = 0.95
+#: Memory one worker of a run may need (bytes): one area's responses and brain RDMs (at 900
+#: conditions, 100 RDMs of 404,550 pairs are 0.3 GB) with the model RDMs and bootstrap
+#: draws; the default number of workers is every core but one per this much free memory.
+WORKER_BYTES: int = 5 * 2**29
 
 
 def default_n_boot(stimulus: str, movie_bin: int) -> int:

@@ -40,6 +40,17 @@ def test_resolve_jobs_and_address(monkeypatch):
         parallel.dask_address("localhost")
 
 
+def test_local_jobs_default_is_every_core_that_free_memory_allows(monkeypatch):
+    cores = parallel.resolve_jobs(-1)
+    assert parallel.local_jobs(3, 10**15) == 3 and parallel.local_jobs(-1, 10**15) == cores
+    monkeypatch.setattr(parallel, "available_memory", lambda: 5 * 2**30)
+    assert parallel.local_jobs(None, 2 * 2**30) == min(cores, 2)
+    assert parallel.local_jobs(None, 8 * 2**30) == 1  # never fewer than one
+    assert parallel.local_jobs(None, 1) == cores
+    monkeypatch.setattr(parallel, "available_memory", lambda: None)  # the OS does not say
+    assert parallel.local_jobs(None, 8 * 2**30) == cores
+
+
 def test_serial_map_keeps_order_and_runs_in_process(monkeypatch):
     monkeypatch.delenv(parallel.DASK_ENV, raising=False)
     out = parallel.map_tasks(_square_plus_pid, range(7))

@@ -458,17 +458,9 @@ WORKER_BYTES: int = 3 * 2**30
 def build_jobs(jobs: int | None) -> int:
     """Workers for a survey build: ``jobs`` when given (``-1`` all cores), else all cores but at
     most one per :data:`WORKER_BYTES` of available memory (at least 1)."""
-    from ..parallel import resolve_jobs
+    from ..parallel import local_jobs
 
-    if jobs is not None:
-        return resolve_jobs(jobs)
-    n = resolve_jobs(-1)
-    try:
-        avail = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-        n = max(1, min(n, int(avail // WORKER_BYTES)))
-    except (ValueError, OSError, AttributeError):
-        pass
-    return n
+    return local_jobs(jobs, WORKER_BYTES)
 
 
 def cache_description(root: Path) -> dict:
