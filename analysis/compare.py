@@ -75,6 +75,7 @@ without caching (a one-off ~10 s per process).
 
 from __future__ import annotations
 
+import functools
 import warnings
 from typing import Any
 
@@ -626,7 +627,25 @@ def _resolve_threads(n_threads: int | None) -> int:
     return int(min(n_threads, numba.config.NUMBA_NUM_THREADS))
 
 
-def tau_a(a: Any, b: Any, *, n_threads: int | None = None) -> np.ndarray:
+#: Backends of :func:`tau_a` (both exact, with the same values to the bit).
+BACKENDS: tuple[str, ...] = ("numba", "torch")
+#: Fewest pairs for which the automatic choice sends tau-a to a CUDA device.
+GPU_MIN_PAIRS: int = 64
+
+
+@functools.lru_cache(maxsize=1)
+def _cuda_present() -> bool:
+    from .models import select_device
+
+    return select_device().type == "cuda"
+
+
+def choose_backend(n_a: int, n_b: int) -> str:
+    """``"torch"`` when a CUDA device is present and there are :data:`GPU_MIN_PAIRS` pairs or more, else ``"numba"``."""
+    return "torch" if n_a * n_b >= GPU_MIN_PAIRS and _cuda_present() else "numba"
+
+
+def tau_a(a: Any, b: Any, *, n_threads: int | None = None, backend: str | None = None) -> np.ndarray:
     """Kendall's tau-a between every RDM of ``a`` and every RDM of ``b``.
 
     Args:
@@ -635,6 +654,9 @@ def tau_a(a: Any, b: Any, *, n_threads: int | None = None) -> np.ndarray:
         b: ``(n_b, n_pairs)`` likewise, with the same ``n_pairs``.
         n_threads: numba threads to use (default: ``numba.get_num_threads()``,
             capped at ``NUMBA_NUM_THREADS``).
+        backend: ``"numba"`` (these CPU kernels), ``"torch"``
+            (:func:`analysis.tau_torch.tau_a_torch` on the process's device), or None:
+            :func:`choose_backend` (the GPU when CUDA is present). Both give the same bits.
 
     Returns:
         ``(n_a, n_b)`` float64 array of tau-a in ``[-1, 1]``, identical to
@@ -647,9 +669,15 @@ def tau_a(a: Any, b: Any, *, n_threads: int | None = None) -> np.ndarray:
             columns in ``a`` and ``b``, non-numeric dtype, bad ``n_threads``.
     """
     threads = _resolve_threads(n_threads)
+    if backend is not None and backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {BACKENDS} or None; got {backend!r}")
     a, b = _validate(a, b)
     if a.shape[0] == 0 or b.shape[0] == 0:
         return np.empty((a.shape[0], b.shape[0]), np.float64)
+    if (backend or choose_backend(a.shape[0], b.shape[0])) == "torch":
+        from .tau_torch import tau_a_torch
+
+        return tau_a_torch(a, b)
     # Rank the side with fewer RDMs once and keep it; stream the other side.
     transpose = b.shape[0] < a.shape[0]
     stored, streamed = (b, a) if transpose else (a, b)

@@ -25,7 +25,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from analysis import checkpoints as C  # noqa: E402
-from analysis import config, features, models  # noqa: E402, study
+from analysis import features, models, study  # noqa: E402
 
 
 def _peak_rss_mib() -> float:
