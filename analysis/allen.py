@@ -109,14 +109,20 @@ def check_experiment_files(boc, experiment_id: int) -> None:
     """Open an experiment's NWB and events files and check what the analysis reads is there.
 
     Cheap (no trace is read): the NWB's required datasets exist, the events archive is a
-    readable zip holding ``ev.npy``. A damaged file raises :class:`DataFileError` naming
-    it, before any heavy work starts; a missing one is obtained as usual (downloaded when
-    allowed, else :class:`DataUnavailableError`).
+    readable zip holding ``ev.npy`` whose members pass their CRC checks. A damaged file
+    raises :class:`DataFileError` naming it, before any heavy work starts; a missing one is
+    obtained as usual (downloaded when allowed, else :class:`DataUnavailableError`). A
+    pair that passed is not checked again in this process while both files keep their
+    device, inode, size, mtime and ctime (ctime cannot be set back by a user), so the eight
+    tables of a paper check each file once.
     """
     import h5py
 
     experiment_id = int(experiment_id)
     nwb, events = experiment_files(boc, experiment_id)
+    stamp = tuple(_file_stamp(p) for p in (nwb, events))
+    if _CHECKED.get((str(nwb), str(events))) == stamp:
+        return
 
     def nwb_ok() -> None:
         with h5py.File(nwb, "r") as f:
@@ -134,6 +140,15 @@ def check_experiment_files(boc, experiment_id: int) -> None:
 
     _reading(boc, experiment_id, boc.EXPERIMENT_DATA_KEY, nwb_ok)
     _reading(boc, experiment_id, boc.EVENTS_DATA_KEY, events_ok)
+    _CHECKED[(str(nwb), str(events))] = stamp
+
+
+#: Experiment file pairs that passed :func:`check_experiment_files` -> their files' stamps.
+_CHECKED: dict[tuple[str, str], tuple] = {}
+
+
+def _file_stamp(path: Path) -> tuple[int, ...]:
+    return cache._identity(Path(path).stat())  # the digest memo's identity (why ctime: its docstring)
 
 
 def _env_download() -> bool:

@@ -148,6 +148,9 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
                    help="Dask scheduler address (tcp://host:8786): run the independent work on that "
                         "cluster through joblib's Dask backend (default: $RSA_DASK_SCHEDULER, else local)")
     p.add_argument("--quiet", action="store_true", help="no progress messages")
+    p.add_argument("--recompute", action="store_true",
+                   help="recompute tables even when a run with the same settings, data, checkpoints and "
+                        "code wrote them (the caches are still used)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -298,7 +301,7 @@ def _cmd_run(args: argparse.Namespace, grid: Sequence[tuple[str, int]]) -> int:
     jobs = _workers(args)
     for cfg in configs:
         t0 = time.perf_counter()
-        path = pipeline.run(cfg, progress=not args.quiet, jobs=jobs, dask=args.dask)
+        path = pipeline.run(cfg, progress=not args.quiet, jobs=jobs, dask=args.dask, force=args.recompute)
         print(f"wrote {path} ({time.perf_counter() - t0:.1f} s)")
     return 0
 

@@ -548,15 +548,83 @@ def output_paths(cfg: RunConfig) -> tuple[Path, Path, Path]:
     return tables.run_paths(cfg.source, cfg.stimulus, int(cfg.depth), cfg.protocol)
 
 
-def run(cfg: RunConfig, progress: bool = True, jobs: int | None = None, dask: str | None = None) -> Path:
+#: Science source files whose text enters a run's key (the book's code does not change a table).
+_KEY_EXCLUDED_DIRS: tuple[str, ...] = ("report", "bookbuild")
+
+
+def science_digest() -> str:
+    """SHA-256 over the text of the package's science modules (all of ``analysis/`` but the
+    book's ``report/`` and ``bookbuild/``): any edit of the code that computes a table
+    changes a run's key, whether or not a cache version was bumped."""
+    import hashlib
+
+    root = Path(__file__).resolve().parent
+    h = hashlib.sha256()
+    for f in sorted(root.rglob("*.py")):
+        rel = f.relative_to(root)
+        if rel.parts[0] in _KEY_EXCLUDED_DIRS:
+            continue
+        h.update(f"{rel.as_posix()}\n".encode() + f.read_bytes() + b"\0")
+    return h.hexdigest()
+
+
+def run_key(cfg: RunConfig) -> str:
+    """Key of everything one run's tables depend on: its settings and protocol, the content of
+    every experiment file it reads (and the template's), the checkpoints' hashes, the science
+    code (:func:`science_digest`), the cache versions and the package versions. Cheap next to
+    the run: the files are hashed once per process (:func:`analysis.cache.file_digest`)."""
+    import dataclasses
+    import hashlib
+    import json
+
+    boc = allen.open_cache(cfg.source, download=cfg.download)
+    experiments = {a: [(int(e.experiment_id), allen.experiment_fingerprint(boc, e.experiment_id))
+                       for e in allen.select_experiments(boc, cfg.stimulus, a, int(cfg.depth), cfg.cre_line)]
+                   for a in cfg.areas}
+    template = allen.template_experiment(boc, cfg.stimulus)
+    parts = {"config": {k: v for k, v in dataclasses.asdict(cfg).items() if k != "download"},
+             "n_boot": int(cfg.n_boot), "protocol": cfg.spec.as_dict(), "experiments": experiments,
+             "template": [int(template), allen.experiment_fingerprint(boc, template)],
+             "checkpoints": {e.stem: e.sha256 for e in checkpoints.select_checkpoints(names=cfg.checkpoint_names)},
+             "code": science_digest(), "cache_versions": cache.CODE_VERSIONS,
+             "packages": tables.environment_provenance()["packages"], "ci_level": CI_LEVEL}
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def up_to_date(cfg: RunConfig, key: str) -> bool:
+    """Whether the run's tables on disk were written by a run with this ``key`` (all present)."""
+    import json
+
+    out, tests_path, prov_path = output_paths(cfg)
+    ceilings = tables.results_path(cfg.source, cfg.stimulus, int(cfg.depth), protocol=cfg.protocol, kind="ceilings")
+    if not (out.is_file() and prov_path.is_file() and ceilings.is_file()):
+        return False
+    try:
+        prov = json.loads(prov_path.read_text())
+    except ValueError:
+        return False
+    if prov.get("run_key") != key:
+        return False
+    return tests_path.is_file() or not prov.get("has_tests", False)
+
+
+def run(cfg: RunConfig, progress: bool = True, jobs: int | None = None, dask: str | None = None,
+        force: bool = False) -> Path:
     """Compute one stimulus x depth under ``cfg.protocol``; write its tables and provenance.
 
     Returns the scores CSV path. The tests table is written beside it when there is
     one; otherwise a tests table left by an earlier run is removed (it would not
     belong to the new scores). Every file is written atomically, the scores last.
+    Tables written by a run with the same :func:`run_key` are kept as they are (unless
+    ``force``): the key covers the settings, the data files, the checkpoints and the code.
     """
-    res = compute_tables(cfg, progress=progress, jobs=jobs, dask=dask)
+    key = run_key(cfg)
     out, tests_path, prov_path = output_paths(cfg)
+    if not force and up_to_date(cfg, key):
+        if progress:
+            print(f"{out.name}: up to date (same settings, data, checkpoints and code)", file=sys.stderr, flush=True)
+        return out
+    res = compute_tables(cfg, progress=progress, jobs=jobs, dask=dask)
     tables.write_json(res.provenance, prov_path)
     tables.write_table(res.ceilings, tables.results_path(cfg.source, cfg.stimulus, int(cfg.depth),
                                                          protocol=cfg.protocol, kind="ceilings"))
@@ -566,4 +634,6 @@ def run(cfg: RunConfig, progress: bool = True, jobs: int | None = None, dask: st
         log.info("removing %s: this run wrote no tests table", tests_path)
         tests_path.unlink()
     tables.write_table(res.table, out)
+    # the key last: a run stopped before this point leaves no table that looks up to date
+    tables.write_json({**res.provenance, "run_key": key, "has_tests": res.tests is not None}, prov_path)
     return out

@@ -121,6 +121,27 @@ def test_a_corrupt_events_file_names_the_file(damaged_copy, capsys, garbage):
     _nothing_written(results)
 
 
+def test_a_file_damaged_after_a_passed_check_is_checked_again(damaged_copy):
+    # the in-process memo of passed checks must not hide a file changed since, even one of
+    # the same size whose mtime was set back
+    import os
+    import re
+
+    root, exp, _ = damaged_copy
+    boc = allen.open_cache("synthetic", root)
+    allen.check_experiment_files(boc, exp)
+    allen.check_experiment_files(boc, exp)  # remembered: passes again
+    events = root / "ophys_experiment_events" / f"{exp}_events.npz"
+    st = events.stat()
+    data = bytearray(events.read_bytes())
+    data[len(data) // 2:len(data) // 2 + 64] = bytes(64)  # same size, a damaged member
+    time.sleep(0.01)
+    events.write_bytes(bytes(data))
+    os.utime(events, ns=(st.st_atime_ns, st.st_mtime_ns))
+    with pytest.raises(allen.DataFileError, match=re.escape(str(events))):
+        allen.check_experiment_files(boc, exp)
+
+
 def test_a_condition_no_cell_responds_to_names_area_stimulus_and_condition():
     r = np.random.default_rng(0).random((4, 6, 10))
     r[:, 2, :] = 0.0  # condition 2: no response in any cell

@@ -79,6 +79,36 @@ def test_same_seed_gives_byte_identical_tables_from_a_cold_cache(movie_run, tmp_
     assert path.with_suffix(".json").read_bytes() == prov1
 
 
+def test_a_second_run_with_the_same_key_keeps_the_tables_and_a_change_recomputes(movie_run, tmp_path, monkeypatch):
+    _, (csv1, _) = movie_run
+    monkeypatch.setenv("RSA_RESULTS", str(tmp_path / "results"))
+    path = pipeline.run(movie_cfg(), progress=False)
+    stamp = path.stat().st_mtime_ns
+    assert json.loads(path.with_suffix(".json").read_text())["run_key"] == pipeline.run_key(movie_cfg())
+
+    def no_compute(*a, **k):
+        raise AssertionError("an up-to-date run recomputed its tables")
+
+    with monkeypatch.context() as m:
+        m.setattr(pipeline, "compute_tables", no_compute)
+        assert pipeline.run(movie_cfg(), progress=False) == path
+    assert path.stat().st_mtime_ns == stamp and path.read_bytes() == csv1
+    # another setting, a forced run, or a stale key in the provenance: recomputed
+    assert pipeline.run_key(movie_cfg(seed=7)) != pipeline.run_key(movie_cfg())
+    assert pipeline.run_key(movie_cfg(n_boot=5)) != pipeline.run_key(movie_cfg())
+    prov = path.with_suffix(".json")
+    prov.write_text(prov.read_text().replace('"run_key": "', '"run_key": "0'))
+    pipeline.run(movie_cfg(), progress=False)
+    assert path.stat().st_mtime_ns != stamp and path.read_bytes() == csv1
+
+
+def test_the_science_digest_follows_the_code_not_the_book():
+    root = config.PROJECT_ROOT / "analysis"
+    files = [f for f in root.rglob("*.py") if f.relative_to(root).parts[0] not in ("report", "bookbuild")]
+    assert root / "rdm.py" in files and not any("report" in f.parts for f in files)
+    assert len(pipeline.science_digest()) == 64
+
+
 def test_other_seed_changes_brain_draws_only(movie_run, tmp_path, monkeypatch):
     _, (csv1, _) = movie_run
     monkeypatch.setenv("RSA_RESULTS", str(tmp_path / "results"))
