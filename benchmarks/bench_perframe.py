@@ -2,7 +2,7 @@
 
 Usage::
 
-    .venv/bin/python benchmarks/bench_perframe.py [--depth 175] [--jobs 1] [--movie-bin 1] [--warm]
+    .venv/bin/python benchmarks/bench_perframe.py [--depth 175] [--jobs N] [--movie-bin 1] [--warm]
 
 Runs ``python -m analysis run --stimulus natural_movie_one --depth D --movie-bin 1`` in a
 fresh subprocess on an empty temporary cache (``RSA_CACHE``), with the run's defaults (all
@@ -67,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--depth", default="175")
     p.add_argument("--movie-bin", default="1")
-    p.add_argument("--jobs", default="1")
+    p.add_argument("--jobs", default=None, help="worker processes (default: the CLI's own, all cores as memory allows)")
     p.add_argument("--warm", action="store_true", help="also time a second run on the filled cache")
     p.add_argument("--extra", nargs=argparse.REMAINDER, default=[], help="more options for `run`")
     args = p.parse_args(argv)
@@ -79,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         env = {**os.environ, "RSA_CACHE": str(Path(tmp) / "cache"), "RSA_RESULTS": str(Path(tmp) / "results")}
         cmd = [sys.executable, "-m", "analysis", "run", "--stimulus", "natural_movie_one", "--depth", args.depth,
-               "--movie-bin", args.movie_bin, "--jobs", args.jobs, *args.extra]
+               "--movie-bin", args.movie_bin, *(["--jobs", args.jobs] if args.jobs else []), *args.extra]
         for label in ("cold", "warm") if args.warm else ("cold",):
             wall, peak, cpu, stages = timed(cmd, env)
             for (t_a, what), (t_b, _) in zip(stages, stages[1:]):
