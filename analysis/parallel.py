@@ -33,9 +33,16 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
+import warnings
 from typing import Callable, Iterable, Iterator, Sequence, TypeVar
 
 import joblib
+
+# loky replaces a worker whose memory grew (its leak check) once the worker's task is done, and
+# says so with this warning when other tasks are queued; no task is lost or rerun (results come
+# back in input order either way), so in a user's log it only alarms. Narrowly silenced.
+warnings.filterwarnings("ignore", message="A worker stopped while some jobs were given to the executor",
+                        category=UserWarning, module=r"joblib\.externals\.loky")
 
 __all__ = ["DASK_ENV", "resolve_jobs", "local_jobs", "available_memory", "dask_address", "parallel_backend", "map_tasks", "active"]
 
