@@ -120,7 +120,7 @@ def check_experiment_files(boc, experiment_id: int) -> None:
 
     experiment_id = int(experiment_id)
     nwb, events = experiment_files(boc, experiment_id)
-    stamp = tuple(_file_stamp(p) for p in (nwb, events))
+    stamp = tuple(cache.file_identity(p.stat()) for p in (nwb, events))
     if _CHECKED.get((str(nwb), str(events))) == stamp:
         return
 
@@ -145,10 +145,6 @@ def check_experiment_files(boc, experiment_id: int) -> None:
 
 #: Experiment file pairs that passed :func:`check_experiment_files` -> their files' stamps.
 _CHECKED: dict[tuple[str, str], tuple] = {}
-
-
-def _file_stamp(path: Path) -> tuple[int, ...]:
-    return cache._identity(Path(path).stat())  # the digest memo's identity (why ctime: its docstring)
 
 
 def _env_download() -> bool:

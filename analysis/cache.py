@@ -157,7 +157,9 @@ def summary() -> str:
 _DIGEST_MEMO: dict[str, tuple[tuple[int, ...], str]] = {}
 
 
-def _identity(st: os.stat_result) -> tuple[int, ...]:
+def file_identity(st: os.stat_result) -> tuple[int, ...]:
+    """``(st_dev, st_ino, size, mtime_ns, ctime_ns)``: what an in-process memo of a file's check or hash
+    requires unchanged (why ctime makes this sound: :func:`file_digest`)."""
     return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
 
 
@@ -181,11 +183,11 @@ def file_digest(path: str | Path) -> str:
     from the very bytes that are parsed (:func:`analysis.checkpoints.read_verified`).
     """
     path = Path(path).resolve()
-    ident = _identity(path.stat())
+    ident = file_identity(path.stat())
     hit = _DIGEST_MEMO.get(str(path))
     if hit is not None and hit[0] == ident:
         return hit[1]
     digest = hash_file(path)
-    if _identity(path.stat()) == ident:  # unchanged while it was read: safe to remember
+    if file_identity(path.stat()) == ident:  # unchanged while it was read: safe to remember
         _DIGEST_MEMO[str(path)] = (ident, digest)
     return digest

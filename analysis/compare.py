@@ -675,9 +675,9 @@ def tau_a(a: Any, b: Any, *, n_threads: int | None = None, backend: str | None =
     if a.shape[0] == 0 or b.shape[0] == 0:
         return np.empty((a.shape[0], b.shape[0]), np.float64)
     if (backend or choose_backend(a.shape[0], b.shape[0])) == "torch":
-        from .tau_torch import tau_a_torch
+        from .tau_torch import tau_a_validated
 
-        return tau_a_torch(a, b)
+        return tau_a_validated(a, b)
     # Rank the side with fewer RDMs once and keep it; stream the other side.
     transpose = b.shape[0] < a.shape[0]
     stored, streamed = (b, a) if transpose else (a, b)

@@ -53,6 +53,9 @@ from . import study
 CONCLUSIONS: tuple[str, ...] = ("rat", "treeshrew", "none")
 #: What drives a population in the species study.
 DRIVES: tuple[str, ...] = ("rat", "treeshrew", "null")
+#: Version of the study's computation, part of its tables' key: bump it when a change moves
+#: their numbers (2: families planted through :func:`compact_geometry`).
+STUDY_VERSION: str = "2"
 
 
 @dataclass(frozen=True)
@@ -225,17 +228,14 @@ def compact_geometry(f: np.ndarray) -> np.ndarray:
     directions; the drives over neurons are then jointly normal with the items' correlations
     as covariance, whatever the number of features. So these patterns plant populations with
     the same distribution as ``f``, while each container draws ``items + 1`` directions per
-    neuron instead of ``k`` (five seeds' layer holds ~10^5 features). The rotation ``h`` keeps
-    the rows' means zero (its rows are orthonormal and orthogonal to the ones vector), so the
-    plant's centring leaves them unchanged.
+    neuron instead of ``k`` (five seeds' layer holds ~10^5 features). The embedding ``basis``
+    keeps the rows' means zero (its ``r`` columns are orthonormal and orthogonal to the ones
+    vector of ``r + 1``), so the plant's centring leaves them unchanged.
     """
-    n = f.shape[0]
-    u, sv, _ = np.linalg.svd(f, full_matrices=False)  # f = u diag(sv) v.T, rank <= items
+    u, sv, _ = np.linalg.svd(f, full_matrices=False)  # f = u diag(sv) v.T, r = min(items, k) values
     r = sv.size
-    basis = np.linalg.qr(np.column_stack([np.ones(r + 1), np.eye(r + 1)[:, :r]]))[0][:, 1:]  # (r+1, r), _|_ 1
-    q = (u * sv) @ basis.T
-    assert q.shape == (n, r + 1)
-    return q
+    basis = np.linalg.qr(np.column_stack([np.ones(r + 1), np.eye(r + 1)[:, :r]]))[0][:, 1:]  # (r + 1, r)
+    return (u * sv) @ basis.T
 
 
 _FAMILIES: dict[tuple, np.ndarray] = {}
@@ -422,13 +422,16 @@ def species_summary(species: pd.DataFrame) -> pd.DataFrame:
 
 
 def settings_key(design: Design) -> str:
+    """Key of the study's tables: the design, :data:`STUDY_VERSION`, the generator's version, the
+    response model and the checkpoints' hashes."""
     from . import checkpoints
     from .synthetic import GENERATOR_VERSION
     from .synthetic.response_model import load_response_model
     from .synthetic import PRESETS
 
     model = load_response_model(PRESETS[design.preset].survey)
-    settings = {"design": design.as_dict(), "generator": GENERATOR_VERSION, "model": model.as_rows(),
+    settings = {"design": design.as_dict(), "version": STUDY_VERSION, "generator": GENERATOR_VERSION,
+                "model": model.as_rows(),
                 "checkpoints": {e.stem: e.sha256 for e in checkpoints.select_checkpoints()}}
     return hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()
 

@@ -102,11 +102,18 @@ def tau_a_torch(a: Any, b: Any, *, device: torch.device | str | None = None,
     """
     from .compare import _validate
 
+    a, b = _validate(a, b)
+    return tau_a_validated(a, b, device=device, batch_bytes=batch_bytes)
+
+
+def tau_a_validated(a: np.ndarray, b: np.ndarray, *, device: torch.device | str | None = None,
+                    batch_bytes: int = DEFAULT_BATCH_BYTES) -> np.ndarray:
+    """:func:`tau_a_torch` of inputs :func:`analysis.compare.tau_a` has already validated
+    (C-contiguous float64 ``(n, m)`` with the NaN columns removed)."""
     if device is None:
         from .models import select_device
 
         device = select_device()
-    a, b = _validate(a, b)
     n_a, n_b, m = a.shape[0], b.shape[0], a.shape[1]
     out = np.empty((n_a, n_b), np.float64)
     if n_a == 0 or n_b == 0:

@@ -137,8 +137,8 @@ def fit_cell(cell: CellData, target: tuple[float, float, float], protocol, base_
     At the default slow drift (:data:`SLOW_SIGMAS` ``[0]``) a bisection on ``log gain``
     within :data:`LOG_GAIN_BOUNDS` (:data:`GAIN_STEPS` steps, :data:`SEARCH_SPLITS` splits
     each) fits the median; the evaluated gain whose median is closest to the target is
-    kept and evaluated with the protocol's ``n_splits``. When the band's width then misses the published one by more than the criterion's
-    factor (:data:`analysis.published.WIDTH_FACTOR`), the other slow drifts of
+    kept and evaluated with the protocol's ``n_splits``. When the band's width then misses
+    the published one by more than the criterion's factor (:data:`analysis.published.WIDTH_FACTOR`), the other slow drifts of
     :data:`SLOW_SIGMAS` in the direction that helps (larger widen, smaller narrow) are
     tried in turn, each with its own gain fit, and the first that meets both criteria (or
     else the one whose width is closest) is kept. ``trial_sigma`` is :data:`TRIAL_SIGMA`.
@@ -157,9 +157,10 @@ def fit_cell(cell: CellData, target: tuple[float, float, float], protocol, base_
         model = base_model.replace(cell.stimulus, cell.area, cell.depth, float(np.exp(log_gain)), TRIAL_SIGMA, slow)
         return cell_ceilings(cell, model, protocol, n_splits=n_splits)
 
-    def fit_gain(slow: float) -> tuple[float, float, float]:
-        """The searched gain closest to the median, then its median and SD at the protocol's splits
-        (the values the criterion and the book see; the search's own SDs are noisier)."""
+    def fit_gain(slow: float) -> tuple[float, float, float, dict[str, np.ndarray]]:
+        """The searched gain closest to the median, then its median, SD and draws at the
+        protocol's splits (the values the criterion and the book see; the search's own SDs are
+        noisier)."""
         lo, hi = LOG_GAIN_BOUNDS
         tried = []
         for _ in range(GAIN_STEPS):
@@ -170,8 +171,8 @@ def fit_cell(cell: CellData, target: tuple[float, float, float], protocol, base_
                 f"(target {med_t:.2f}), SD {sd:.3f} (target {half_t:.3f})")
             lo, hi = (x, hi) if m < med_t else (lo, x)
         x = min(tried)[1]
-        m, sd = _summary(evaluate(x, slow, study.N_SPLITS)[protocol.ceiling])
-        return x, m, sd
+        draws = evaluate(x, slow, study.N_SPLITS)
+        return (x, *_summary(draws[protocol.ceiling]), draws)
 
     def ok(m: float, sd: float) -> tuple[bool, float]:
         ratio = sd / half_t
@@ -179,22 +180,20 @@ def fit_cell(cell: CellData, target: tuple[float, float, float], protocol, base_
                 and 1 / published.WIDTH_FACTOR <= ratio <= published.WIDTH_FACTOR), abs(np.log(ratio))
 
     slow = SLOW_SIGMAS[0]
-    x, m, sd = fit_gain(slow)
+    x, m, sd, draws = fit_gain(slow)
     good, miss = ok(m, sd)
     if not good:
-        best = (miss, slow, x)
+        best = (miss, slow, x, m, sd, draws)
         widen = sd < half_t
         for s in [v for v in SLOW_SIGMAS[1:] if (v > slow) == widen]:
-            xs, ms, sds = fit_gain(s)
-            g, miss_s = ok(ms, sds)
+            fit = fit_gain(s)
+            g, miss_s = ok(*fit[1:3])
             if g:
-                best = (0.0, s, xs)
+                best = (0.0, s, *fit)
                 break
-            if miss_s < best[0] and abs(ms - med_t) <= published.MEDIAN_TOLERANCE:
-                best = (miss_s, s, xs)
-        _, slow, x = best
-    draws = evaluate(x, slow, study.N_SPLITS)  # common random numbers: the fit's own final values
-    m, sd = _summary(draws[protocol.ceiling])
+            if miss_s < best[0] and abs(fit[1] - med_t) <= published.MEDIAN_TOLERANCE:
+                best = (miss_s, s, *fit)
+        _, slow, x, m, sd, draws = best
     return {"stimulus": cell.stimulus, "area": cell.area, "depth": cell.depth, "gain": float(np.exp(x)),
             "trial_sigma": TRIAL_SIGMA, "slow_sigma": float(slow), "median": m, "sd": sd,
             "full_rdm_median": _summary(draws["split_half"])[0], "target_median": med_t, "target_sd": half_t,
