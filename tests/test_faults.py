@@ -32,8 +32,9 @@ def _nothing_written(results: Path) -> None:
 
 
 @pytest.fixture()
-def damaged_copy(small_cache, tmp_path, monkeypatch, isolated_env):
-    """A private copy of the small synthetic cache (RSA_DATA points at it) and a fresh cache."""
+def damaged_copy(small_cache, tmp_path, monkeypatch, isolated_env, real_checkpoints):
+    """A private copy of the small synthetic cache (RSA_DATA points at it) and a fresh cache
+    (the runs that meet the damage locate rat1 first: skipped without the checkpoints)."""
     root = tmp_path / "data" / "synthetic"
     shutil.copytree(small_cache, root)
     monkeypatch.setenv("RSA_DATA", str(tmp_path / "data"))

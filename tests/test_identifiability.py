@@ -18,7 +18,7 @@ SMALL = dataclasses.replace(ident.DEFAULT, templates="small", cell_fraction=0.5,
 
 
 @pytest.fixture(scope="module")
-def ctx(session_env):
+def ctx(session_env, real_checkpoints):
     return ident.make_context(SMALL)
 
 

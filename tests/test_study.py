@@ -124,6 +124,7 @@ def _scenes(protocol: str, **kw) -> pipeline.RunConfig:
                               areas=("VISp", "VISl"), n_brain_rdms=5, n_splits=5, n_boot=0, **kw)
 
 
+@pytest.mark.usefixtures("real_checkpoints")  # scores rat1
 @pytest.mark.slow
 def test_a_ten_frame_window_changes_the_scenes_table_and_misses_the_cache(small_cache, isolated_env,
                                                                           extra_protocols, monkeypatch):
@@ -147,6 +148,7 @@ def test_a_ten_frame_window_changes_the_scenes_table_and_misses_the_cache(small_
         "natural_scenes_175_window10.csv"
 
 
+@pytest.mark.usefixtures("real_checkpoints")  # scores rat1
 @pytest.mark.slow
 def test_a_third_protocol_defined_only_as_data_runs_end_to_end(small_cache, isolated_env, extra_protocols):
     """Matched cells scored against trial halves with a Spearman-Brown ceiling: a combination
@@ -205,6 +207,7 @@ def test_extra_movies_are_shown_in_the_survey_sessions_and_leave_the_base_data_u
     assert not np.array_equal(movie3[:900], movie1)  # its own stand-in
 
 
+@pytest.mark.usefixtures("real_checkpoints")  # scores rat1
 @pytest.mark.slow
 def test_natural_movie_three_runs_end_to_end(four_stimuli, isolated_env, monkeypatch):
     monkeypatch.setenv("RSA_DATA", str(four_stimuli.parent))
